@@ -1,0 +1,478 @@
+//! The `oam-wasm` command line: `render` (offline dry run), `plugin`
+//! (describe, call, package into a ConfigMap) and `crds`.
+//!
+//! Owns argument parsing, reading input files and printing; the work itself
+//! is done by `render`, `registry` and `engine`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use clap::{Parser, Subcommand};
+use kube::ResourceExt;
+use serde_json::Value;
+
+use crate::api::{
+    ApplicationConfiguration, Component, KindInfo, ScopeDefinition, TraitDefinition,
+    WorkloadDefinition,
+};
+use crate::contract::{Context, Plugin, PluginKind};
+use crate::engine::{Engine, Limits};
+use crate::registry::{self, Registry};
+use crate::render::{Definitions, Renderer};
+
+/// A WebAssembly-pluggable trait engine for the Open Application Model.
+#[derive(Debug, Parser)]
+#[command(name = "oam-wasm", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render applications offline: OAM YAML files or folders in, the
+    /// Kubernetes objects the host would apply out (YAML stream). No cluster.
+    Render(RenderArgs),
+    /// Work with plugins: describe, call on files, package into a ConfigMap.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Print the CRDs of the OAM kinds (or write them into a folder).
+    Crds {
+        /// Write one file per CRD into this folder instead of printing.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// YAML files or folders (read recursively, `*.yaml`/`*.yml`/`*.json`).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Namespace for objects that name none.
+    #[arg(long, short = 'n', default_value = "default")]
+    pub namespace: String,
+    /// Do not load the built-in Definitions (`deploy/definitions.yaml`).
+    #[arg(long)]
+    pub no_builtin_definitions: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Print what a plugin says about itself.
+    Describe {
+        /// A built-in plugin's name or a `.wasm` file.
+        plugin: String,
+    },
+    /// Call a plugin on objects from files and print its answer.
+    Call {
+        /// A built-in plugin's name or a `.wasm` file.
+        plugin: String,
+        /// The trait object (trait plugins).
+        #[arg(long = "trait")]
+        trait_object: Option<PathBuf>,
+        /// The workload object.
+        #[arg(long)]
+        workload: PathBuf,
+        /// Children of the workload (trait plugins), repeatable.
+        #[arg(long = "child")]
+        children: Vec<PathBuf>,
+        /// Namespace for the call's context.
+        #[arg(long, short = 'n', default_value = "default")]
+        namespace: String,
+    },
+    /// Print a ConfigMap holding a `.wasm` plugin, with its sha256.
+    Configmap {
+        /// The `.wasm` file.
+        file: PathBuf,
+        /// The ConfigMap's name.
+        #[arg(long)]
+        name: String,
+        /// The ConfigMap's namespace.
+        #[arg(long, short = 'n', default_value = "oam-system")]
+        namespace: String,
+        /// The key in `binaryData`.
+        #[arg(long, default_value = "plugin.wasm")]
+        key: String,
+    },
+}
+
+/// Run a parsed command, writing to `out`.
+pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<()> {
+    match cli.command {
+        Command::Render(args) => render(&args, out),
+        Command::Plugin(cmd) => plugin(cmd, out),
+        Command::Crds { out: Some(dir) } => {
+            for path in crate::api::write_crds(&dir)? {
+                writeln!(out, "wrote {}", path.display())?;
+            }
+            Ok(())
+        }
+        Command::Crds { out: None } => {
+            for crd in crate::api::crds() {
+                out.write_all(crate::api::crd_yaml(&crd)?.as_bytes())?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Every YAML document in the inputs, with where it came from.
+pub fn read_documents(inputs: &[PathBuf]) -> Result<Vec<(String, Value)>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        collect_files(input, &mut files)?;
+    }
+    let mut docs = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        for (i, doc) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
+            let value: Value = serde::Deserialize::deserialize(doc).with_context(|| {
+                format!("{}: document {} is not valid YAML", file.display(), i + 1)
+            })?;
+            if value.is_null() {
+                continue;
+            }
+            if !value.is_object() {
+                bail!("{}: document {} is not an object", file.display(), i + 1);
+            }
+            docs.push((format!("{} (document {})", file.display(), i + 1), value));
+        }
+    }
+    Ok(docs)
+}
+
+fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.path());
+        for entry in entries {
+            let p = entry.path();
+            let is_yaml = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+            if p.is_dir() || is_yaml {
+                collect_files(&p, files)?;
+            }
+        }
+    } else if path.exists() {
+        files.push(path.to_path_buf());
+    } else {
+        bail!("{} does not exist", path.display());
+    }
+    Ok(())
+}
+
+/// The inputs of an offline render, sorted by kind.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    pub apps: Vec<ApplicationConfiguration>,
+    pub components: BTreeMap<(String, String), Component>,
+    pub definitions: Option<Definitions>,
+    pub configmaps: Vec<(String, String, BTreeMap<String, Vec<u8>>)>,
+}
+
+/// Sort documents into apps, components, Definitions and plugin ConfigMaps.
+/// Objects of other kinds are skipped.
+pub fn sort_inputs(
+    docs: Vec<(String, Value)>,
+    namespace: &str,
+    builtin_definitions: bool,
+) -> Result<Inputs> {
+    let mut definitions = if builtin_definitions {
+        Definitions::builtin()?
+    } else {
+        Definitions::default()
+    };
+    let mut inputs = Inputs::default();
+    for (origin, mut doc) in docs {
+        let kind = doc
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let api_version = doc
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let is_oam = api_version == crate::api::API_VERSION;
+        let parse_err = |what: &str| format!("{origin}: not a valid {what}");
+        match (is_oam, kind.as_str()) {
+            (true, "ApplicationConfiguration") | (true, "Component") => {
+                if doc.pointer("/metadata/namespace").is_none()
+                    && let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut)
+                {
+                    meta.insert("namespace".into(), Value::String(namespace.to_string()));
+                }
+                if kind == "Component" {
+                    let c: Component =
+                        serde_json::from_value(doc).with_context(|| parse_err("Component"))?;
+                    inputs
+                        .components
+                        .insert((c.namespace().unwrap_or_default(), c.name_any()), c);
+                } else {
+                    inputs.apps.push(
+                        serde_json::from_value(doc)
+                            .with_context(|| parse_err("ApplicationConfiguration"))?,
+                    );
+                }
+            }
+            (true, "WorkloadDefinition") => definitions.add_workload(
+                serde_json::from_value::<WorkloadDefinition>(doc)
+                    .with_context(|| parse_err("WorkloadDefinition"))?,
+            ),
+            (true, "TraitDefinition") => definitions.add_trait(
+                serde_json::from_value::<TraitDefinition>(doc)
+                    .with_context(|| parse_err("TraitDefinition"))?,
+            ),
+            (true, "ScopeDefinition") => definitions.add_scope(
+                serde_json::from_value::<ScopeDefinition>(doc)
+                    .with_context(|| parse_err("ScopeDefinition"))?,
+            ),
+            (false, "CustomResourceDefinition") => {
+                for info in KindInfo::from_crd_value(&doc).map_err(|e| anyhow!("{origin}: {e}"))? {
+                    definitions.kinds_mut().insert(info);
+                }
+            }
+            (false, "ConfigMap") if api_version == "v1" => {
+                let ns = doc
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or(namespace)
+                    .to_string();
+                let name = doc
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let mut data = BTreeMap::new();
+                if let Some(binary) = doc.get("binaryData").and_then(Value::as_object) {
+                    for (key, value) in binary {
+                        let text = value.as_str().unwrap_or_default();
+                        let bytes = base64_decode(text).ok_or_else(|| {
+                            anyhow!("{origin}: binaryData.{key} is not valid base64")
+                        })?;
+                        data.insert(key.clone(), bytes);
+                    }
+                }
+                inputs.configmaps.push((ns, name, data));
+            }
+            _ => tracing::debug!(%origin, %api_version, %kind, "not an input of render; skipped"),
+        }
+    }
+    inputs.definitions = Some(definitions);
+    Ok(inputs)
+}
+
+fn render(args: &RenderArgs, out: &mut dyn std::io::Write) -> Result<()> {
+    let docs = read_documents(&args.inputs)?;
+    let mut inputs = sort_inputs(docs, &args.namespace, !args.no_builtin_definitions)?;
+    if inputs.apps.is_empty() {
+        bail!("no ApplicationConfiguration in {:?}", args.inputs);
+    }
+    let definitions = inputs.definitions.take().unwrap_or_default();
+    let mut registry = Registry::new(Engine::with_defaults()?);
+    for (ns, name, data) in std::mem::take(&mut inputs.configmaps) {
+        registry.add_configmap(&ns, &name, data);
+    }
+    let renderer = Renderer {
+        definitions: &definitions,
+        plugins: &registry,
+    };
+    let mut text = String::new();
+    for app in &inputs.apps {
+        let ns = app.namespace().unwrap_or_default();
+        let components: BTreeMap<String, Component> = inputs
+            .components
+            .iter()
+            .filter(|((cns, _), _)| *cns == ns)
+            .map(|((_, name), c)| (name.clone(), c.clone()))
+            .collect();
+        let rendered = renderer.render(app, &components)?;
+        for object in &rendered.objects {
+            text.push_str("---\n");
+            text.push_str(&serde_yaml_ng::to_string(object)?);
+        }
+    }
+    out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn load_plugin(registry: &Registry, spec: &str) -> Result<crate::engine::WasmPlugin> {
+    let bytes: Vec<u8> = match Registry::builtin_bytes(spec) {
+        Some(bytes) => bytes.to_vec(),
+        None => std::fs::read(spec).with_context(|| {
+            format!(
+                "{spec} is neither a built-in plugin ({}) nor a readable file",
+                Registry::builtin_names().join(", ")
+            )
+        })?,
+    };
+    Ok(registry.load_bytes(&bytes, Limits::DEFAULT)?)
+}
+
+fn read_object(path: &Path) -> Result<Value> {
+    let docs = read_documents(&[path.to_path_buf()])?;
+    let mut docs = docs.into_iter();
+    match (docs.next(), docs.next()) {
+        (Some((_, v)), None) => Ok(v),
+        _ => bail!("{} must hold exactly one object", path.display()),
+    }
+}
+
+fn plugin(cmd: PluginCommand, out: &mut dyn std::io::Write) -> Result<()> {
+    match cmd {
+        PluginCommand::Describe { plugin } => {
+            let registry = Registry::new(Engine::with_defaults()?);
+            let loaded = load_plugin(&registry, &plugin)?;
+            let mut info = serde_json::to_value(loaded.info())?;
+            if let Some(o) = info.as_object_mut() {
+                o.insert("kind".into(), serde_json::to_value(loaded.kind())?);
+                o.insert("sha256".into(), Value::String(loaded.digest().to_string()));
+            }
+            out.write_all(serde_yaml_ng::to_string(&info)?.as_bytes())?;
+        }
+        PluginCommand::Call {
+            plugin,
+            trait_object,
+            workload,
+            children,
+            namespace,
+        } => {
+            let registry = Registry::new(Engine::with_defaults()?);
+            let loaded = load_plugin(&registry, &plugin)?;
+            let workload = read_object(&workload)?;
+            let ctx = Context {
+                app_name: "plugin-call".into(),
+                namespace,
+                component_name: workload
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("component")
+                    .to_string(),
+                revision_name: String::new(),
+                workload_ref_path: "spec.workloadRef".into(),
+                ..Context::default()
+            };
+            let answer = match loaded.kind() {
+                PluginKind::Workload => {
+                    let objects = loaded.render(&ctx, &workload.to_string())?;
+                    let mut text = String::new();
+                    for o in objects {
+                        let v: Value = serde_json::from_str(&o).unwrap_or(Value::String(o));
+                        text.push_str("---\n");
+                        text.push_str(&serde_yaml_ng::to_string(&v)?);
+                    }
+                    text
+                }
+                PluginKind::Trait => {
+                    let trait_path = trait_object.context("a trait plugin needs --trait")?;
+                    let trait_object = read_object(&trait_path)?;
+                    let children: Vec<String> = children
+                        .iter()
+                        .map(|c| read_object(c).map(|v| v.to_string()))
+                        .collect::<Result<_>>()?;
+                    let outcome = loaded.apply(
+                        &ctx,
+                        &trait_object.to_string(),
+                        &workload.to_string(),
+                        &children,
+                    )?;
+                    let mut text = String::new();
+                    for p in &outcome.patches {
+                        let _ = writeln!(text, "# patch → {:?}", p.target);
+                        let body = match &p.body {
+                            crate::contract::PatchBody::Merge(b)
+                            | crate::contract::PatchBody::JsonPatch(b) => b,
+                        };
+                        let v: Value =
+                            serde_json::from_str(body).unwrap_or(Value::String(body.clone()));
+                        text.push_str("---\n");
+                        text.push_str(&serde_yaml_ng::to_string(&v)?);
+                    }
+                    for o in &outcome.outputs {
+                        let v: Value = serde_json::from_str(o).unwrap_or(Value::String(o.clone()));
+                        text.push_str("# output\n---\n");
+                        text.push_str(&serde_yaml_ng::to_string(&v)?);
+                    }
+                    text
+                }
+            };
+            out.write_all(answer.as_bytes())?;
+        }
+        PluginCommand::Configmap {
+            file,
+            name,
+            namespace,
+            key,
+        } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            if !registry::fits_configmap(&bytes) {
+                bail!(
+                    "{} is {} bytes; base64-encoded it exceeds the {} bytes a ConfigMap can hold \
+                     (serve it from a file path instead)",
+                    file.display(),
+                    bytes.len(),
+                    registry::CONFIGMAP_MAX_BYTES
+                );
+            }
+            let digest = crate::engine::sha256_hex(&bytes);
+            let cm = serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "annotations": {"oam.dev/plugin-sha256": digest},
+                },
+                "binaryData": {key: base64_encode(&bytes)},
+            });
+            writeln!(out, "# sha256: {digest}")?;
+            out.write_all(serde_yaml_ng::to_string(&cm)?.as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips() {
+        for input in [
+            &b""[..],
+            b"a",
+            b"ab",
+            b"abc",
+            b"abcd",
+            b"\x00asm\x0d\x00\x01\x00",
+        ] {
+            let enc = base64_encode(input);
+            assert_eq!(base64_decode(&enc).unwrap(), input, "{enc}");
+        }
+        assert_eq!(base64_encode(b"hello"), "aGVsbG8=");
+        assert!(base64_decode("a*b").is_none());
+    }
+}

@@ -1,0 +1,339 @@
+//! The plugin registry: maps a Definition's `extension.wasm` to a ready
+//! plugin.
+//!
+//! Sources: `builtin:` names (embedded in the binary), ConfigMap `binaryData`
+//! (from ConfigMap objects the registry was given), and files. A plugin is
+//! compiled on first use and kept; its `describe` is checked (a `builtin:`
+//! must name itself as asked, a `sha256` pin must match the bytes) and its
+//! properties schema compiled once. A broken plugin is a value
+//! ([`RegistryError`]) reported against the Definition, never a reason to
+//! stop serving the others.
+//!
+//! The registry reads files and ConfigMap objects; it never talks to a cluster
+//! itself (the controller feeds it ConfigMaps from its watch cache).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::api::{ConfigMapKeyRef, WasmExtension, WasmLimits, WasmSource};
+use crate::contract::{Plugin, PluginKind};
+use crate::engine::{self, Engine, Limits, LoadError, WasmPlugin};
+use crate::fieldpath::pointer_to_path;
+
+/// The most bytes a ConfigMap can hold (etcd's 1 MiB request limit).
+pub const CONFIGMAP_MAX_BYTES: usize = 1024 * 1024;
+
+/// Why a plugin declaration could not be turned into a plugin.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("no built-in plugin named {name:?} (built-ins: {known})")]
+    UnknownBuiltin { name: String, known: String },
+    #[error("ConfigMap {namespace}/{name} not found")]
+    ConfigMapMissing { namespace: String, name: String },
+    #[error("ConfigMap {namespace}/{name} has no key {key:?} in binaryData")]
+    ConfigMapKeyMissing {
+        namespace: String,
+        name: String,
+        key: String,
+    },
+    #[error("cannot read plugin file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("sha256 mismatch: the Definition pins {pinned}, the component is {actual}")]
+    DigestMismatch { pinned: String, actual: String },
+    #[error("cannot load plugin: {0}")]
+    Load(#[from] LoadError),
+    #[error(
+        "plugin describes itself as {actual:?}, but the Definition asks for builtin {expected:?}"
+    )]
+    NameMismatch { expected: String, actual: String },
+    #[error("plugin {name} is a {actual} plugin, but this Definition needs a {expected} plugin")]
+    WrongKind {
+        name: String,
+        expected: PluginKind,
+        actual: PluginKind,
+    },
+    #[error("plugin {name} has an invalid properties-schema: {reason}")]
+    BadSchema { name: String, reason: String },
+}
+
+/// A plugin ready to be called, with its compiled properties schema.
+#[derive(Clone)]
+pub struct ResolvedPlugin {
+    plugin: Arc<dyn Plugin>,
+    schema: Option<Arc<jsonschema::Validator>>,
+    digest: String,
+}
+
+impl fmt::Debug for ResolvedPlugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResolvedPlugin")
+            .field("plugin", &self.plugin)
+            .field("sha256", &self.digest)
+            .field("schema", &self.schema.is_some())
+            .finish()
+    }
+}
+
+/// One violation of a plugin's properties schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaViolation {
+    /// Where, relative to the validated value, e.g. `replicaCount` or
+    /// `rules[0].host`; empty for the value itself.
+    pub path: String,
+    pub message: String,
+}
+
+impl ResolvedPlugin {
+    /// Wrap any [`Plugin`] (tests use native fakes), compiling its schema.
+    pub fn new(plugin: Arc<dyn Plugin>, digest: String) -> Result<ResolvedPlugin, RegistryError> {
+        let schema = match &plugin.info().properties_schema {
+            None => None,
+            Some(schema) => Some(Arc::new(jsonschema::validator_for(schema).map_err(
+                |e| RegistryError::BadSchema {
+                    name: plugin.info().name.clone(),
+                    reason: e.to_string(),
+                },
+            )?)),
+        };
+        Ok(ResolvedPlugin {
+            plugin,
+            schema,
+            digest,
+        })
+    }
+
+    pub fn plugin(&self) -> &dyn Plugin {
+        &*self.plugin
+    }
+
+    /// The sha256 of the component (empty for native plugins).
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Check `spec` against the plugin's schema; every violation, in order.
+    pub fn validate(&self, spec: &Value) -> Result<(), Vec<SchemaViolation>> {
+        let Some(schema) = &self.schema else {
+            return Ok(());
+        };
+        let violations: Vec<_> = schema
+            .iter_errors(spec)
+            .map(|e| SchemaViolation {
+                path: match pointer_to_path(e.instance_path().as_str()).as_str() {
+                    "(root)" => String::new(),
+                    p => p.to_string(),
+                },
+                message: e.to_string(),
+            })
+            .collect();
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(violations)
+        }
+    }
+}
+
+/// What render needs: a plugin for a declaration, of the expected kind.
+pub trait PluginResolver {
+    fn resolve(
+        &self,
+        wasm: &WasmExtension,
+        expected: PluginKind,
+    ) -> Result<Arc<ResolvedPlugin>, RegistryError>;
+}
+
+/// Key of the plugin cache: the bytes, the name a `builtin:` asks for (it is
+/// checked at load), and the limits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    digest: String,
+    builtin: Option<String>,
+    limits: WasmLimits,
+}
+
+/// The registry.
+#[derive(Debug)]
+pub struct Registry {
+    engine: Engine,
+    configmaps: BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>,
+    loaded: Mutex<HashMap<CacheKey, Result<Arc<ResolvedPlugin>, RegistryError>>>,
+}
+
+impl Registry {
+    pub fn new(engine: Engine) -> Registry {
+        Registry {
+            engine,
+            configmaps: BTreeMap::new(),
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The embedded built-in plugins, by name.
+    pub fn builtin_names() -> Vec<&'static str> {
+        crate::builtins::BUILTINS.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// The bytes of a built-in plugin.
+    pub fn builtin_bytes(name: &str) -> Option<&'static [u8]> {
+        crate::builtins::BUILTINS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, bytes)| *bytes)
+    }
+
+    /// Make a ConfigMap's `binaryData` (decoded) available to
+    /// `configMapRef` declarations.
+    pub fn add_configmap(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        binary_data: BTreeMap<String, Vec<u8>>,
+    ) {
+        self.configmaps
+            .insert((namespace.to_string(), name.to_string()), binary_data);
+    }
+
+    fn bytes(&self, source: &WasmSource) -> Result<Arc<[u8]>, RegistryError> {
+        match source {
+            WasmSource::Builtin(name) => {
+                Registry::builtin_bytes(name).map(Arc::from).ok_or_else(|| {
+                    RegistryError::UnknownBuiltin {
+                        name: name.clone(),
+                        known: Registry::builtin_names().join(", "),
+                    }
+                })
+            }
+            WasmSource::ConfigMap(ConfigMapKeyRef {
+                namespace,
+                name,
+                key,
+            }) => {
+                let data = self
+                    .configmaps
+                    .get(&(namespace.clone(), name.clone()))
+                    .ok_or_else(|| RegistryError::ConfigMapMissing {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                    })?;
+                data.get(key)
+                    .map(|bytes| Arc::from(bytes.as_slice()))
+                    .ok_or_else(|| RegistryError::ConfigMapKeyMissing {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                        key: key.clone(),
+                    })
+            }
+            WasmSource::Path(path) => {
+                std::fs::read(path)
+                    .map(Arc::from)
+                    .map_err(|e| RegistryError::File {
+                        path: path.display().to_string(),
+                        reason: e.to_string(),
+                    })
+            }
+        }
+    }
+
+    fn load(
+        &self,
+        wasm: &WasmExtension,
+        bytes: &[u8],
+        digest: String,
+    ) -> Result<Arc<ResolvedPlugin>, RegistryError> {
+        let loaded = self.engine.load(bytes, limits_of(&wasm.limits))?;
+        if let WasmSource::Builtin(expected) = &wasm.source
+            && loaded.info().name != *expected
+        {
+            return Err(RegistryError::NameMismatch {
+                expected: expected.clone(),
+                actual: loaded.info().name.clone(),
+            });
+        }
+        let plugin: Arc<dyn Plugin> = Arc::new(loaded);
+        Ok(Arc::new(ResolvedPlugin::new(plugin, digest)?))
+    }
+}
+
+impl PluginResolver for Registry {
+    fn resolve(
+        &self,
+        wasm: &WasmExtension,
+        expected: PluginKind,
+    ) -> Result<Arc<ResolvedPlugin>, RegistryError> {
+        let bytes = self.bytes(&wasm.source)?;
+        let digest = engine::sha256_hex(&bytes);
+        if let Some(pinned) = &wasm.sha256
+            && !pinned.eq_ignore_ascii_case(&digest)
+        {
+            return Err(RegistryError::DigestMismatch {
+                pinned: pinned.clone(),
+                actual: digest,
+            });
+        }
+        let key = CacheKey {
+            digest: digest.clone(),
+            builtin: match &wasm.source {
+                WasmSource::Builtin(name) => Some(name.clone()),
+                _ => None,
+            },
+            limits: wasm.limits,
+        };
+        let mut loaded = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let resolved = loaded
+            .entry(key)
+            .or_insert_with(|| self.load(wasm, &bytes, digest))
+            .clone()?;
+        drop(loaded);
+        let actual = resolved.plugin().kind();
+        if actual != expected {
+            return Err(RegistryError::WrongKind {
+                name: resolved.plugin().info().name.clone(),
+                expected,
+                actual,
+            });
+        }
+        Ok(resolved)
+    }
+}
+
+/// A declaration's limits as engine limits (capped later by the engine).
+pub fn limits_of(limits: &WasmLimits) -> Limits {
+    let mut out = Limits::DEFAULT;
+    if let Some(ms) = limits.timeout_ms {
+        out.timeout = Duration::from_millis(ms);
+    }
+    if let Some(mib) = limits.memory_mib {
+        out.memory_bytes = mib.saturating_mul(1024 * 1024);
+    }
+    out
+}
+
+/// Whether `bytes` fit into a ConfigMap.
+pub fn fits_configmap(bytes: &[u8]) -> bool {
+    // binaryData is base64 in the stored object: 4 bytes per 3.
+    bytes.len().div_ceil(3) * 4 <= CONFIGMAP_MAX_BYTES
+}
+
+#[doc(hidden)]
+pub use crate::builtins::PLUGIN_BUILD_DIR;
+
+impl Registry {
+    /// The engine this registry loads into.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Load a component from bytes outside any Definition (for `plugin`
+    /// subcommands and tests).
+    pub fn load_bytes(&self, bytes: &[u8], limits: Limits) -> Result<WasmPlugin, LoadError> {
+        self.engine.load(bytes, limits)
+    }
+}

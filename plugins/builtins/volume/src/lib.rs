@@ -1,0 +1,285 @@
+//! `volume`: a `VolumeTrait` that gives the workload's containers persistent
+//! storage.
+//!
+//! For every entry of `spec.volumeList[i].paths` it outputs a `v1`
+//! PersistentVolumeClaim named `<workload>-<name or index>` and patches the
+//! pod spec: a volume for the claim and a volume mount in the container at
+//! `containerIndex`. The pod spec is found
+//! - in the workload at the WorkloadDefinition's `podSpecPath`, when the
+//!   Definition has one and the workload type renders no children;
+//! - otherwise in every child that has a pod template (Deployment,
+//!   StatefulSet, DaemonSet, ReplicaSet, Job) at `spec.template.spec`;
+//! - or, for a workload applied as-is without `podSpecPath`, in the workload
+//!   itself when it is one of those kinds.
+//!
+//! The patches are RFC 6902 JSON patches that append to `volumes` and
+//! `volumeMounts` (creating them when missing) and replace an entry of the
+//! same name or mount path, so other traits' volumes are left alone.
+
+use oam_plugin_sdk::{api_group, dns_label, prelude::*, to_pointer};
+use serde::Deserialize;
+
+struct Volume;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Spec {
+    volume_list: Vec<ContainerVolumes>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ContainerVolumes {
+    #[serde(default)]
+    container_index: usize,
+    paths: Vec<VolumePath>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VolumePath {
+    name: Option<String>,
+    path: String,
+    size: String,
+    storage_class_name: Option<String>,
+    access_modes: Option<Vec<String>>,
+}
+
+/// Kinds that keep a pod template at `spec.template`, by API group.
+const POD_TEMPLATE_KINDS: [(&str, &str); 5] = [
+    ("apps", "Deployment"),
+    ("apps", "StatefulSet"),
+    ("apps", "DaemonSet"),
+    ("apps", "ReplicaSet"),
+    ("batch", "Job"),
+];
+
+fn has_pod_template(obj: &Value) -> bool {
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    POD_TEMPLATE_KINDS
+        .iter()
+        .any(|(group, k)| api_group(api_version) == *group && kind == *k)
+}
+
+/// One claim to create and mount.
+struct Claim {
+    name: String,
+    container_index: usize,
+    /// Which `volumeList` entry it comes from, for error fields.
+    list_index: usize,
+    mount_path: String,
+}
+
+fn claims(workload_name: &str, spec: &Spec) -> Result<(Vec<Claim>, Vec<Value>), PluginError> {
+    let mut claims: Vec<Claim> = Vec::new();
+    let mut pvcs = Vec::new();
+    let mut index = 0usize;
+    for (i, list) in spec.volume_list.iter().enumerate() {
+        for (j, p) in list.paths.iter().enumerate() {
+            let suffix = p.name.clone().unwrap_or_else(|| index.to_string());
+            index += 1;
+            let name = dns_label(&format!("{workload_name}-{suffix}"));
+            let at = format!("spec.volumeList[{i}].paths[{j}]");
+            if claims.iter().any(|c| c.name == name) {
+                return Err(
+                    error(format!("volume name {name} is used twice")).at(format!("{at}.name"))
+                );
+            }
+            if claims
+                .iter()
+                .any(|c| c.container_index == list.container_index && c.mount_path == p.path)
+            {
+                return Err(error(format!(
+                    "container {} mounts two volumes at {}",
+                    list.container_index, p.path
+                ))
+                .at(format!("{at}.path")));
+            }
+            let access_modes = p
+                .access_modes
+                .clone()
+                .unwrap_or_else(|| vec!["ReadWriteOnce".to_string()]);
+            let mut pvc = object("v1", "PersistentVolumeClaim", &name);
+            pvc["spec"] = json!({
+                "accessModes": access_modes,
+                "resources": {"requests": {"storage": p.size}},
+            });
+            if let Some(class) = &p.storage_class_name {
+                pvc["spec"]["storageClassName"] = json!(class);
+            }
+            pvcs.push(pvc);
+            claims.push(Claim {
+                name,
+                container_index: list.container_index,
+                list_index: i,
+                mount_path: p.path.clone(),
+            });
+        }
+    }
+    Ok((claims, pvcs))
+}
+
+/// The JSON patch that mounts `claims` into the pod spec at `base` (a JSON
+/// pointer) of `doc`. `where_` names the object for error messages.
+fn mount_patch(
+    doc: &Value,
+    base: &str,
+    claims: &[Claim],
+    where_: &str,
+) -> Result<JsonPatch, PluginError> {
+    let pod = doc.pointer(base).filter(|p| p.is_object());
+    let containers = pod
+        .and_then(|p| p.get("containers"))
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let mut ops = JsonPatch::new();
+    let volumes_ptr = format!("{base}/volumes");
+    let existing_volumes = doc
+        .pointer(&volumes_ptr)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for claim in claims {
+        if claim.container_index >= containers {
+            return Err(error(format!(
+                "containerIndex {} is out of range: {where_} has {containers} container(s)",
+                claim.container_index
+            ))
+            .at(format!(
+                "spec.volumeList[{}].containerIndex",
+                claim.list_index
+            )));
+        }
+        let volume =
+            json!({"name": claim.name, "persistentVolumeClaim": {"claimName": claim.name}});
+        match existing_volumes
+            .iter()
+            .position(|v| v["name"] == claim.name)
+        {
+            Some(k) => ops.replace(&format!("{volumes_ptr}/{k}"), volume),
+            None => ops.push(doc, &volumes_ptr, volume),
+        };
+
+        let mounts_ptr = format!("{base}/containers/{}/volumeMounts", claim.container_index);
+        let mount = json!({"name": claim.name, "mountPath": claim.mount_path});
+        let existing = doc.pointer(&mounts_ptr).and_then(Value::as_array);
+        match existing.and_then(|m| {
+            m.iter()
+                .position(|v| v["mountPath"] == claim.mount_path.as_str())
+        }) {
+            Some(k) => ops.replace(&format!("{mounts_ptr}/{k}"), mount),
+            None => ops.push(doc, &mounts_ptr, mount),
+        };
+    }
+    Ok(ops)
+}
+
+fn apply(ctx: &Context, input: &TraitInput) -> Result<Outcome, PluginError> {
+    let spec: Spec = input.spec()?;
+    let workload_name = input
+        .workload_name()
+        .or((!ctx.component_name.is_empty()).then_some(ctx.component_name.as_str()))
+        .ok_or_else(|| error("the workload has no metadata.name to name the claims after"))?;
+    let (claims, pvcs) = claims(workload_name, &spec)?;
+
+    let mut outcome = Outcome::new();
+    if !ctx.pod_spec_path.is_empty() && input.children.is_empty() {
+        let base = to_pointer(&ctx.pod_spec_path)?;
+        let where_ = format!("the workload's pod spec at {}", ctx.pod_spec_path);
+        let ops = mount_patch(&input.workload, &base, &claims, &where_)?;
+        outcome.push_patch(ops.into_patch(PatchTarget::Workload));
+    } else if !input.children.is_empty() {
+        for child in input.children.iter().filter(|c| has_pod_template(c)) {
+            let where_ = format!(
+                "{} {}",
+                child.get("kind").and_then(Value::as_str).unwrap_or("child"),
+                name_of(child).unwrap_or("?")
+            );
+            let ops = mount_patch(child, "/spec/template/spec", &claims, &where_)?;
+            outcome.push_patch(ops.into_patch(PatchTarget::child_of(child)?));
+        }
+    } else if has_pod_template(&input.workload) {
+        let ops = mount_patch(
+            &input.workload,
+            "/spec/template/spec",
+            &claims,
+            "the workload",
+        )?;
+        outcome.push_patch(ops.into_patch(PatchTarget::Workload));
+    }
+    if outcome.patches.is_empty() {
+        return Err(error(
+            "no pod spec to mount volumes into: the workload has no podSpecPath in its definition and no Deployment, StatefulSet, DaemonSet, ReplicaSet or Job",
+        )
+        .at("spec.volumeList"));
+    }
+    for pvc in &pvcs {
+        outcome.push_output(pvc);
+    }
+    Ok(outcome)
+}
+
+fn health(observed: &[Value]) -> HealthReport {
+    let claims: Vec<&Value> = observed
+        .iter()
+        .filter(|o| is_kind(o, "v1", "PersistentVolumeClaim"))
+        .collect();
+    if claims.is_empty() {
+        return HealthReport::unknown("no PersistentVolumeClaim observed yet");
+    }
+    let phase = |c: &Value| {
+        c.pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or("Pending")
+            .to_string()
+    };
+    let name = |c: &Value| name_of(c).unwrap_or("?").to_string();
+    let lost: Vec<String> = claims
+        .iter()
+        .filter(|c| phase(c) == "Lost")
+        .map(|c| name(c))
+        .collect();
+    if !lost.is_empty() {
+        return HealthReport::unhealthy(format!("claim(s) lost their volume: {}", lost.join(", ")));
+    }
+    let bound = claims.iter().filter(|c| phase(c) == "Bound").count();
+    if bound == claims.len() {
+        return HealthReport::healthy(format!("{bound}/{} claims bound", claims.len()));
+    }
+    let waiting: Vec<String> = claims
+        .iter()
+        .filter(|c| phase(c) != "Bound")
+        .map(|c| name(c))
+        .collect();
+    HealthReport::progressing(format!(
+        "{bound}/{} claims bound; waiting for {}",
+        claims.len(),
+        waiting.join(", ")
+    ))
+}
+
+impl TraitPlugin for Volume {
+    fn describe() -> Info {
+        Info::new(
+            env!("CARGO_PKG_NAME"),
+            env!("CARGO_PKG_VERSION"),
+            "Creates PersistentVolumeClaims and mounts them into the workload's containers.",
+        )
+        .applies_to(&["*"])
+        .schema(include_str!("schema.json"))
+    }
+
+    fn apply(ctx: &Context, input: &TraitInput) -> Result<Outcome, PluginError> {
+        apply(ctx, input)
+    }
+
+    fn health(_ctx: &Context, observed: &[Value]) -> HealthReport {
+        health(observed)
+    }
+}
+
+export_trait!(Volume);
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,151 @@
+//! Looking at Kubernetes objects as JSON: kinds, names, references,
+//! conditions, and names that Kubernetes accepts.
+
+use serde_json::{Value, json};
+
+use crate::ObjectRef;
+
+/// The API group of an `apiVersion`: `apps` for `apps/v1`, empty for `v1`.
+pub fn api_group(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(group, _)| group)
+}
+
+/// Whether `obj` has exactly this `apiVersion` and `kind`.
+pub fn is_kind(obj: &Value, api_version: &str, kind: &str) -> bool {
+    obj.get("apiVersion").and_then(Value::as_str) == Some(api_version)
+        && obj.get("kind").and_then(Value::as_str) == Some(kind)
+}
+
+/// `metadata.name` of `obj`, if it has a non-empty one.
+pub fn name_of(obj: &Value) -> Option<&str> {
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+}
+
+/// A new object with `apiVersion`, `kind` and `metadata.name`, ready for more
+/// fields. Leave out `metadata.namespace`, ownerReferences and the
+/// `app.oam.dev/*` labels: the host adds those to every output.
+pub fn object(api_version: &str, kind: &str, name: &str) -> Value {
+    json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}})
+}
+
+/// The first object in `objects` with this `apiVersion` and `kind`.
+pub fn find_object<'a>(objects: &'a [Value], api_version: &str, kind: &str) -> Option<&'a Value> {
+    objects.iter().find(|o| is_kind(o, api_version, kind))
+}
+
+/// The entry of `status.conditions` whose `type` is `condition_type`.
+pub fn condition<'a>(obj: &'a Value, condition_type: &str) -> Option<&'a Value> {
+    obj.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(condition_type))
+}
+
+/// The `status` (`"True"`, `"False"`, `"Unknown"`) of a condition, see
+/// [`condition`].
+pub fn condition_status<'a>(obj: &'a Value, condition_type: &str) -> Option<&'a str> {
+    condition(obj, condition_type)?.get("status")?.as_str()
+}
+
+impl ObjectRef {
+    /// The reference to `obj` by `apiVersion`, `kind` and `metadata.name`;
+    /// `None` when one of them is missing.
+    pub fn of(obj: &Value) -> Option<ObjectRef> {
+        Some(ObjectRef {
+            api_version: obj.get("apiVersion")?.as_str()?.to_string(),
+            kind: obj.get("kind")?.as_str()?.to_string(),
+            name: name_of(obj)?.to_string(),
+        })
+    }
+
+    /// Whether `obj` is the object this reference names.
+    pub fn matches(&self, obj: &Value) -> bool {
+        is_kind(obj, &self.api_version, &self.kind) && name_of(obj) == Some(self.name.as_str())
+    }
+}
+
+/// 32-bit FNV-1a: a small stable hash for name suffixes (the same one
+/// oam-kubernetes-runtime uses for ConfigMap names).
+pub fn fnv1a32(data: &[u8]) -> u32 {
+    data.iter().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+fn sanitize(s: &str, max: usize, allow_dot: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let c = c.to_ascii_lowercase();
+        let keep = c.is_ascii_lowercase() || c.is_ascii_digit() || (allow_dot && c == '.');
+        let c = if keep { c } else { '-' };
+        // Collapse runs of separators so `a__b` becomes `a-b`, not `a--b`.
+        if (c == '-' || c == '.') && out.ends_with(['-', '.']) {
+            continue;
+        }
+        out.push(c);
+    }
+    let trimmed = out.trim_matches(['-', '.']);
+    let mut out = if trimmed.is_empty() {
+        "x".to_string()
+    } else {
+        trimmed.to_string()
+    };
+    if out.len() > max {
+        // Keep names unique after truncation with a hash of the original.
+        let suffix = format!("-{:08x}", fnv1a32(s.as_bytes()));
+        out.truncate(max - suffix.len());
+        let keep = out.trim_end_matches(['-', '.']).len();
+        out.truncate(keep);
+        out.push_str(&suffix);
+    }
+    out
+}
+
+/// `s` as an RFC 1123 DNS label (what a volume, a port or a container name
+/// must be): lowercase alphanumerics and `-`, at most 63 characters, starting
+/// and ending with an alphanumeric. Other characters become `-`; a name that
+/// is too long is cut and given a hash suffix so distinct inputs stay
+/// distinct.
+pub fn dns_label(s: &str) -> String {
+    sanitize(s, 63, false)
+}
+
+/// `s` as an RFC 1123 DNS subdomain (what most object names must be): like
+/// [`dns_label`] but `.` is allowed and the limit is 253 characters.
+pub fn dns_subdomain(s: &str) -> String {
+    sanitize(s, 253, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_names_are_valid() {
+        assert_eq!(dns_label("My_Volume.data"), "my-volume-data");
+        assert_eq!(dns_label("--a--"), "a");
+        assert_eq!(dns_label(""), "x");
+        assert_eq!(dns_subdomain("Web.App_1"), "web.app-1");
+        let long = "a".repeat(100);
+        let l = dns_label(&long);
+        assert_eq!(l.len(), 63);
+        assert_ne!(l, dns_label(&"a".repeat(101)));
+    }
+
+    #[test]
+    fn kinds_refs_and_conditions() {
+        let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "status": {"conditions": [{"type": "Available", "status": "True"}]}});
+        assert!(is_kind(&d, "apps/v1", "Deployment"));
+        assert_eq!(api_group("apps/v1"), "apps");
+        assert_eq!(api_group("v1"), "");
+        let r = ObjectRef::of(&d).unwrap();
+        assert_eq!(r.name, "web");
+        assert!(r.matches(&d));
+        assert_eq!(condition_status(&d, "Available"), Some("True"));
+        assert_eq!(condition_status(&d, "Progressing"), None);
+        assert_eq!(fnv1a32(b"a"), 0xe40c292c);
+    }
+}

@@ -1,0 +1,1 @@
+//! Cross-cutting integration tests live in `tests/tests/`.
