@@ -20,7 +20,7 @@ use crate::api::{
 use crate::contract::{Context, Plugin, PluginKind};
 use crate::engine::{Engine, Limits};
 use crate::registry::{self, Registry};
-use crate::render::{Definitions, Renderer};
+use crate::render::{Definitions, Rendered, Renderer};
 
 /// A WebAssembly-pluggable trait engine for the Open Application Model.
 #[derive(Debug, Parser)]
@@ -273,12 +273,27 @@ pub fn sort_inputs(
 
 fn render(args: &RenderArgs, out: &mut dyn std::io::Write) -> Result<()> {
     let docs = read_documents(&args.inputs)?;
-    let mut inputs = sort_inputs(docs, &args.namespace, !args.no_builtin_definitions)?;
+    let engine = Engine::with_defaults()?;
+    let rendered = render_offline(docs, &args.namespace, !args.no_builtin_definitions, &engine)?;
+    out.write_all(to_yaml_stream(rendered.iter().flat_map(|r| &r.objects))?.as_bytes())?;
+    Ok(())
+}
+
+/// Render every ApplicationConfiguration among `docs` with the Definitions,
+/// Components and plugin ConfigMaps found beside it. A failed render is an
+/// error that downcasts to [`crate::render::RenderError`].
+pub fn render_offline(
+    docs: Vec<(String, Value)>,
+    namespace: &str,
+    builtin_definitions: bool,
+    engine: &Engine,
+) -> Result<Vec<Rendered>> {
+    let mut inputs = sort_inputs(docs, namespace, builtin_definitions)?;
     if inputs.apps.is_empty() {
-        bail!("no ApplicationConfiguration in {:?}", args.inputs);
+        bail!("no ApplicationConfiguration among the inputs");
     }
     let definitions = inputs.definitions.take().unwrap_or_default();
-    let mut registry = Registry::new(Engine::with_defaults()?);
+    let mut registry = Registry::new(engine.clone());
     for (ns, name, data) in std::mem::take(&mut inputs.configmaps) {
         registry.add_configmap(&ns, &name, data);
     }
@@ -286,7 +301,7 @@ fn render(args: &RenderArgs, out: &mut dyn std::io::Write) -> Result<()> {
         definitions: &definitions,
         plugins: &registry,
     };
-    let mut text = String::new();
+    let mut all = Vec::with_capacity(inputs.apps.len());
     for app in &inputs.apps {
         let ns = app.namespace().unwrap_or_default();
         let components: BTreeMap<String, Component> = inputs
@@ -295,14 +310,19 @@ fn render(args: &RenderArgs, out: &mut dyn std::io::Write) -> Result<()> {
             .filter(|((cns, _), _)| *cns == ns)
             .map(|((_, name), c)| (name.clone(), c.clone()))
             .collect();
-        let rendered = renderer.render(app, &components)?;
-        for object in &rendered.objects {
-            text.push_str("---\n");
-            text.push_str(&serde_yaml_ng::to_string(object)?);
-        }
+        all.push(renderer.render(app, &components)?);
     }
-    out.write_all(text.as_bytes())?;
-    Ok(())
+    Ok(all)
+}
+
+/// Objects as a YAML stream, one `---` document each.
+pub fn to_yaml_stream<'a>(objects: impl IntoIterator<Item = &'a Value>) -> Result<String> {
+    let mut text = String::new();
+    for object in objects {
+        text.push_str("---\n");
+        text.push_str(&serde_yaml_ng::to_string(object)?);
+    }
+    Ok(text)
 }
 
 fn load_plugin(registry: &Registry, spec: &str) -> Result<crate::engine::WasmPlugin> {

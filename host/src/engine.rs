@@ -284,7 +284,8 @@ impl Engine {
             .call(
                 &compiled,
                 label,
-                Limits::DEFAULT,
+                // `describe` is bound by the same ceiling as every other call.
+                Limits::DEFAULT.capped(self.inner.ceiling),
                 |store, instance, exports| match exports {
                     Exports::Trait(ix) => ix.load(&mut *store, instance)?.call_describe(store),
                     Exports::Workload(ix) => ix.load(&mut *store, instance)?.call_describe(store),

@@ -209,9 +209,8 @@ pub fn pointer_to_path(pointer: &str) -> String {
     let mut out = String::new();
     for raw in pointer.split('/').skip(1) {
         let token = raw.replace("~1", "/").replace("~0", "~");
-        if !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()) {
-            out.push_str(&format!("[{token}]"));
-        } else if token.contains(['.', '[', ']', '/']) {
+        let index = !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit());
+        if index || token.contains(['.', '[', ']', '/']) {
             out.push_str(&format!("[{token}]"));
         } else {
             if !out.is_empty() {

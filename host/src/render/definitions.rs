@@ -33,7 +33,7 @@ pub struct Definitions {
     /// a Definition without a plugin of its own falls back to the built-in
     /// plugin of the same kind, just as upstream's runtime serves
     /// ContainerizedWorkload and ManualScalerTrait whatever the Definition.
-    builtin_workload_plugins: BTreeMap<String, Value>,
+    builtin_workloads: BTreeMap<String, WorkloadDefinition>,
     builtin_trait_plugins: BTreeMap<String, Value>,
 }
 
@@ -56,9 +56,9 @@ impl Definitions {
                 "WorkloadDefinition" => {
                     let def: WorkloadDefinition =
                         serde_json::from_value(value.clone()).map_err(parse_err)?;
-                    if let Some(wasm) = value.pointer("/spec/extension/wasm") {
-                        defs.builtin_workload_plugins
-                            .insert(def.spec.definition_ref.name.clone(), wasm.clone());
+                    if value.pointer("/spec/extension/wasm").is_some() {
+                        defs.builtin_workloads
+                            .insert(def.spec.definition_ref.name.clone(), def.clone());
                     }
                     defs.add_workload(def);
                 }
@@ -141,20 +141,20 @@ impl Definitions {
         })
     }
 
-    /// The plugin of a WorkloadDefinition: its own `extension.wasm`, else the
-    /// built-in one for the same `definitionRef`, else none.
-    pub fn workload_plugin(
-        &self,
-        def: &WorkloadDefinition,
-    ) -> Result<Option<WasmExtension>, WasmExtensionError> {
-        match def.wasm_extension()? {
-            Some(wasm) => Ok(Some(wasm)),
-            None => fallback(
-                &self.builtin_workload_plugins,
-                &def.spec.definition_ref.name,
-                "WorkloadDefinition",
-                &def.name_any(),
-            ),
+    /// The plugin of a WorkloadDefinition and the Definition that declares
+    /// it: its own `extension.wasm`, else the built-in Definition's for the
+    /// same `definitionRef`, else none. The declaring Definition's
+    /// `childResourceKinds` are the kinds the plugin may render.
+    pub fn workload_plugin<'a>(
+        &'a self,
+        def: &'a WorkloadDefinition,
+    ) -> Result<Option<(WasmExtension, &'a WorkloadDefinition)>, WasmExtensionError> {
+        if let Some(wasm) = def.wasm_extension()? {
+            return Ok(Some((wasm, def)));
+        }
+        match self.builtin_workloads.get(&def.spec.definition_ref.name) {
+            Some(builtin) => Ok(builtin.wasm_extension()?.map(|wasm| (wasm, builtin))),
+            None => Ok(None),
         }
     }
 

@@ -334,7 +334,21 @@ impl Renderer<'_> {
             kind: kind.kind.clone(),
             name: workload_name.clone(),
         };
-        let child_kinds: Vec<ResourceKind> = workload_def
+        // The workload's own objects.
+        let workload_plugin = match workload_def {
+            Some(def) => self
+                .definitions
+                .workload_plugin(def)
+                .map_err(|e| RenderError {
+                    object: format!("WorkloadDefinition {}", e.name),
+                    field: Some(e.field.clone()),
+                    reason: Reason::BadInput,
+                    message: e.reason.clone(),
+                })?,
+            None => None,
+        };
+        let declaring = workload_plugin.as_ref().map(|(_, d)| *d).or(workload_def);
+        let child_kinds: Vec<ResourceKind> = declaring
             .and_then(|d| d.spec.child_resource_kinds.as_ref())
             .map(|kinds| {
                 kinds
@@ -354,31 +368,17 @@ impl Renderer<'_> {
             workload_ref_path: String::new(),
             pod_spec_path: workload_def
                 .and_then(|d| d.spec.pod_spec_path.clone())
+                .or_else(|| declaring.and_then(|d| d.spec.pod_spec_path.clone()))
                 .unwrap_or_default(),
             child_resource_kinds: child_kinds.clone(),
         };
         set_namespace(&mut workload, namespace);
-
-        // The workload's own objects.
-        let workload_plugin = match workload_def {
-            Some(def) => self
-                .definitions
-                .workload_plugin(def)
-                .map_err(|e| RenderError {
-                    object: format!("WorkloadDefinition {}", e.name),
-                    field: Some(e.field.clone()),
-                    reason: Reason::BadInput,
-                    message: e.reason.clone(),
-                })?
-                .map(|wasm| (def, wasm)),
-            None => None,
-        };
         let mut children: Vec<Tracked> = Vec::new();
         let mut workload_plugin_name = None;
-        if let Some((def, wasm)) = &workload_plugin {
+        if let Some((wasm, def)) = &workload_plugin {
             let def_name = def.name_any();
             let plugin =
-                self.resolve(&wasm, PluginKind::Workload, "WorkloadDefinition", &def_name)?;
+                self.resolve(wasm, PluginKind::Workload, "WorkloadDefinition", &def_name)?;
             workload_plugin_name = Some(plugin.plugin().info().name.clone());
             validate(&plugin, &workload, &comp_blame, "spec.workload.spec")?;
             let who = format!("workload plugin {}", plugin.plugin().info().name);
@@ -867,12 +867,12 @@ fn check_output(
             "{kind} name {name:?} is not a valid Kubernetes name"
         ));
     }
-    if let Some(ns) = object.pointer("/metadata/namespace") {
-        if ns.as_str() != Some(namespace) {
-            return Err(format!(
-                "{kind} {name} is in namespace {ns}, outside the application's namespace {namespace:?}"
-            ));
-        }
+    if let Some(ns) = object.pointer("/metadata/namespace")
+        && ns.as_str() != Some(namespace)
+    {
+        return Err(format!(
+            "{kind} {name} is in namespace {ns}, outside the application's namespace {namespace:?}"
+        ));
     }
     if let Some(info) = kinds.get(api_version, kind)
         && !info.namespaced
