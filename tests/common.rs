@@ -2,7 +2,6 @@
 //! inputs from files or inline YAML, golden files.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

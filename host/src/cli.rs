@@ -111,9 +111,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<()> {
             Ok(())
         }
         Command::Crds { out: None } => {
-            for crd in crate::api::crds() {
-                out.write_all(crate::api::crd_yaml(&crd)?.as_bytes())?;
-            }
+            out.write_all(crate::api::crds_yaml()?.as_bytes())?;
             Ok(())
         }
     }

@@ -18,6 +18,13 @@ fn main() -> std::process::ExitCode {
     let mut out = stdout.lock();
     match oam_wasm::cli::run(cli, &mut out) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // `oam-wasm render ... | head` is not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            std::process::ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
