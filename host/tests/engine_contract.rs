@@ -623,7 +623,7 @@ fn containerized_health_follows_the_deployment() {
         r,
         HealthReport {
             state: HealthState::Healthy,
-            message: "2/3 replicas available".into()
+            message: "3/3 replicas available".into()
         }
     );
 
@@ -1015,7 +1015,7 @@ fn ingress_without_a_service_names_the_backend_field() {
     ));
     assert_eq!(
         err.field.as_deref(),
-        Some("spec.rules[0].paths[0].backend")
+        Some("spec.rules[0].paths[0].backend.serviceName")
     );
 }
 
