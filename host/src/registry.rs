@@ -322,9 +322,6 @@ pub fn fits_configmap(bytes: &[u8]) -> bool {
     bytes.len().div_ceil(3) * 4 <= CONFIGMAP_MAX_BYTES
 }
 
-#[doc(hidden)]
-pub use crate::builtins::PLUGIN_BUILD_DIR;
-
 impl Registry {
     /// The engine this registry loads into.
     pub fn engine(&self) -> &Engine {
