@@ -87,7 +87,7 @@ fn definitions() -> Definitions {
     let mut defs = Definitions::builtin().unwrap();
     defs.add_trait(from_yaml::<TraitDefinition>(
         "apiVersion: core.oam.dev/v1alpha2\nkind: TraitDefinition\nmetadata: {name: fixedtraits.example.com}\n\
-         spec: {definitionRef: {name: fixedtraits.example.com}, extension: {wasm: {builtin: fixed}}}\n",
+         spec: {definitionRef: {name: fixedtraits.example.com}, workloadRefPath: spec.workloadRef, extension: {wasm: {builtin: fixed}}}\n",
     ));
     defs.add_workload(from_yaml::<WorkloadDefinition>(
         "apiVersion: core.oam.dev/v1alpha2\nkind: WorkloadDefinition\nmetadata: {name: fixedworkloads.example.com}\n\
@@ -97,7 +97,12 @@ fn definitions() -> Definitions {
 }
 
 fn render_with(kind: PluginKind, objects: Vec<Value>) -> Result<Vec<Value>, RenderError> {
-    let plugin: Arc<dyn Plugin> = Arc::new(Fixed::new(kind, objects));
+    render_fixed(Fixed::new(kind, objects))
+}
+
+fn render_fixed(fixed: Fixed) -> Result<Vec<Value>, RenderError> {
+    let kind = fixed.kind;
+    let plugin: Arc<dyn Plugin> = Arc::new(fixed);
     let resolver = Resolver(Arc::new(
         ResolvedPlugin::new(plugin, String::new()).unwrap(),
     ));
@@ -116,7 +121,7 @@ fn render_with(kind: PluginKind, objects: Vec<Value>) -> Result<Vec<Value>, Rend
     .unwrap();
     let traits = match kind {
         PluginKind::Trait => {
-            json!([{"trait": {"apiVersion": "example.com/v1", "kind": "FixedTrait", "spec": {}}}])
+            json!([{"trait": {"apiVersion": "example.com/v1", "kind": "FixedTrait", "spec": {"size": 1}}}])
         }
         PluginKind::Workload => json!([]),
     };
@@ -231,4 +236,28 @@ fn plugin_source_is_irrelevant_to_the_policy() {
     // Sanity: the declaration reaches the resolver as written.
     let wasm = WasmExtension::from_value(&json!({"builtin": "fixed"})).unwrap();
     assert_eq!(wasm.source, WasmSource::Builtin("fixed".into()));
+}
+
+#[test]
+fn the_schema_checks_what_the_user_wrote_not_the_injected_workload_ref() {
+    let strict = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {"size": {"type": "integer"}}
+    });
+    let mut fixed = Fixed::new(PluginKind::Trait, vec![]);
+    fixed.info.properties_schema = Some(strict.clone());
+    render_fixed(fixed).expect("spec {size: 1} satisfies the schema");
+
+    let mut fixed = Fixed::new(PluginKind::Trait, vec![]);
+    fixed.info.properties_schema = Some(json!({
+        "type": "object",
+        "properties": {"size": {"type": "string"}}
+    }));
+    let err = render_fixed(fixed).unwrap_err();
+    assert_eq!(err.reason, Reason::SchemaViolation, "{err}");
+    assert_eq!(
+        err.field.as_deref(),
+        Some("spec.components[0].traits[0].trait.spec.size")
+    );
 }

@@ -334,3 +334,67 @@ impl Registry {
         self.engine.load(bytes, limits)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{CallError, Context, HealthReport, Info, Outcome};
+    use serde_json::json;
+
+    #[derive(Debug)]
+    struct Schema(Info);
+
+    impl Plugin for Schema {
+        fn info(&self) -> &Info {
+            &self.0
+        }
+        fn kind(&self) -> PluginKind {
+            PluginKind::Trait
+        }
+        fn apply(&self, _: &Context, _: &str, _: &str, _: &[String]) -> Result<Outcome, CallError> {
+            Ok(Outcome::default())
+        }
+        fn render(&self, _: &Context, _: &str) -> Result<Vec<String>, CallError> {
+            Ok(vec![])
+        }
+        fn health(&self, _: &Context, _: &[String]) -> Result<HealthReport, CallError> {
+            Err(CallError::Trap("unused".into()))
+        }
+    }
+
+    fn with_schema(schema: serde_json::Value) -> Result<ResolvedPlugin, RegistryError> {
+        ResolvedPlugin::new(
+            Arc::new(Schema(Info {
+                name: "s".into(),
+                version: "0".into(),
+                description: String::new(),
+                applies_to: vec![],
+                properties_schema: Some(schema),
+            })),
+            String::new(),
+        )
+    }
+
+    #[test]
+    fn validation_reports_every_violation_with_its_path() {
+        let p = with_schema(json!({
+            "type": "object",
+            "properties": {"size": {"type": "string"}, "rules": {"type": "array", "items": {"type": "integer"}}}
+        }))
+        .unwrap();
+        p.validate(&json!({"size": "x", "rules": [1]})).unwrap();
+        let errs = p
+            .validate(&json!({"size": 1, "rules": [1, "a"]}))
+            .unwrap_err();
+        let paths: Vec<_> = errs.iter().map(|e| e.path.as_str()).collect();
+        let mut paths = paths;
+        paths.sort_unstable();
+        assert_eq!(paths, ["rules[1]", "size"]);
+    }
+
+    #[test]
+    fn an_invalid_schema_is_refused_at_load() {
+        let err = with_schema(json!({"type": 12})).unwrap_err();
+        assert!(matches!(err, RegistryError::BadSchema { .. }), "{err}");
+    }
+}

@@ -380,7 +380,12 @@ impl Renderer<'_> {
             let plugin =
                 self.resolve(wasm, PluginKind::Workload, "WorkloadDefinition", &def_name)?;
             workload_plugin_name = Some(plugin.plugin().info().name.clone());
-            validate(&plugin, &workload, &comp_blame, "spec.workload.spec")?;
+            validate(
+                &plugin,
+                workload.get("spec"),
+                &comp_blame,
+                "spec.workload.spec",
+            )?;
             let who = format!("workload plugin {}", plugin.plugin().info().name);
             let objects = plugin
                 .plugin()
@@ -558,7 +563,7 @@ impl Renderer<'_> {
                     ),
                 ));
             }
-            validate(&plugin, &trait_object, blame, &format!("{tat}.spec"))?;
+            validate(&plugin, t.trait_.get("spec"), blame, &format!("{tat}.spec"))?;
             ctx.workload_ref_path = def.spec.workload_ref_path.clone().unwrap_or_default();
             let children_json: Vec<String> =
                 children.iter().map(|c| c.value().to_string()).collect();
@@ -791,14 +796,16 @@ fn call_error(blame: &Blame, field: &str, who: &str, e: CallError) -> RenderErro
     }
 }
 
+/// Check an object's `spec`, as the user wrote it (before the host adds
+/// `workloadRef`), against the plugin's schema; a missing `spec` is `{}`.
 fn validate(
     plugin: &ResolvedPlugin,
-    object: &Value,
+    spec: Option<&Value>,
     blame: &Blame,
     spec_field: &str,
 ) -> Result<(), RenderError> {
     let empty = Value::Object(Map::new());
-    let spec = object.get("spec").unwrap_or(&empty);
+    let spec = spec.unwrap_or(&empty);
     plugin.validate(spec).map_err(|violations| {
         let first = &violations[0];
         let field = if first.path.is_empty() {
