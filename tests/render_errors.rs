@@ -477,3 +477,35 @@ fn a_missing_plugin_file_names_the_path_field() {
         &["no_such_plugin.wasm"],
     );
 }
+
+#[test]
+fn a_malformed_plugin_declaration_names_its_definition_and_field() {
+    let mut yaml = app(SCALER_2);
+    yaml.push_str(
+        r#"
+---
+apiVersion: core.oam.dev/v1alpha2
+kind: TraitDefinition
+metadata: {name: manualscalertraits.core.oam.dev}
+spec:
+  definitionRef: {name: manualscalertraits.core.oam.dev}
+  extension:
+    wasm:
+      builtin: manualscaler
+      configMapRef: {namespace: oam-system, name: scaler, key: plugin.wasm}
+"#,
+    );
+    let err = render_error(&yaml);
+    assert_eq!(err.reason, Reason::BadInput, "{err}");
+    assert_eq!(
+        err.object,
+        "TraitDefinition manualscalertraits.core.oam.dev"
+    );
+    assert!(
+        err.field
+            .as_deref()
+            .unwrap()
+            .starts_with("spec.extension.wasm"),
+        "{err}"
+    );
+}

@@ -24,7 +24,8 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::api::{
-    ApplicationConfiguration, Component, KindInfo, WasmExtension, WorkloadDefinition,
+    ApplicationConfiguration, Component, KindInfo, WasmExtension, WasmExtensionError,
+    WorkloadDefinition,
 };
 use crate::contract::{
     CallError, Context, ObjectRef, PatchBody, PatchTarget, PluginKind, ResourceKind,
@@ -339,12 +340,7 @@ impl Renderer<'_> {
             Some(def) => self
                 .definitions
                 .workload_plugin(def)
-                .map_err(|e| RenderError {
-                    object: format!("WorkloadDefinition {}", e.name),
-                    field: Some(e.field.clone()),
-                    reason: Reason::BadInput,
-                    message: e.reason.clone(),
-                })?,
+                .map_err(declaration_error)?,
             None => None,
         };
         let declaring = workload_plugin.as_ref().map(|(_, d)| *d).or(workload_def);
@@ -525,12 +521,7 @@ impl Renderer<'_> {
             let wasm = self
                 .definitions
                 .trait_plugin(def)
-                .map_err(|e| RenderError {
-                    object: format!("TraitDefinition {}", e.name),
-                    field: Some(e.field.clone()),
-                    reason: Reason::BadInput,
-                    message: e.reason.clone(),
-                })?;
+                .map_err(declaration_error)?;
             let Some(wasm) = wasm else {
                 // Classic: the trait object itself is desired, for another
                 // controller to act on.
@@ -762,6 +753,16 @@ impl Renderer<'_> {
                 reason: Reason::PluginUnavailable,
                 message: e.to_string(),
             })
+    }
+}
+
+/// A malformed `extension.wasm`, blamed on its Definition.
+fn declaration_error(e: WasmExtensionError) -> RenderError {
+    RenderError {
+        object: format!("{} {}", e.kind, e.name),
+        field: Some(e.field),
+        reason: Reason::BadInput,
+        message: e.reason,
     }
 }
 
