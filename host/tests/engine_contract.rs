@@ -14,17 +14,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::Duration;
 
+use common::engine;
 use oam_wasm::builtins::BUILTINS;
 use oam_wasm::contract::{
     CallError, Context, HealthReport, HealthState, ObjectRef, Outcome, PatchBody, PatchTarget,
     Plugin, PluginError, PluginKind, ResourceKind,
 };
-use oam_wasm::engine::{Engine, Limits, WasmPlugin};
+use oam_wasm::engine::{Limits, WasmPlugin};
+use oam_wasm::registry::Registry;
 use serde_json::{Value, json};
 
 const UPDATE_GOLDEN: &str = "OAM_UPDATE_GOLDEN";
@@ -33,19 +36,7 @@ const UPDATE_GOLDEN: &str = "OAM_UPDATE_GOLDEN";
 // Engine, plugins, fixtures and goldens
 // ---------------------------------------------------------------------------------
 
-/// One engine for the whole test binary: setting one up (pooling allocator,
-/// epoch ticker) is not free, and sharing it is what the host does.
-fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| Engine::with_defaults().expect("the engine can be set up"))
-}
-
-/// These tests check answers, not speed: a generous deadline keeps them from
-/// flaking on a loaded machine. Everything else is the default.
-const LIMITS: Limits = Limits {
-    timeout: Duration::from_secs(5),
-    ..Limits::DEFAULT
-};
+const LIMITS: Limits = common::GENEROUS;
 
 /// The embedded built-in `name`, loaded once per test binary (compiling a
 /// component takes up to a second).
@@ -58,9 +49,7 @@ fn builtin(name: &str) -> WasmPlugin {
     loaded
         .entry(name.to_string())
         .or_insert_with(|| {
-            let (_, wasm) = BUILTINS
-                .iter()
-                .find(|(key, _)| *key == name)
+            let wasm = Registry::builtin_bytes(name)
                 .unwrap_or_else(|| panic!("no built-in plugin {name}"));
             engine()
                 .load(wasm, LIMITS)

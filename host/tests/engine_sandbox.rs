@@ -10,37 +10,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
-use oam_wasm::builtins::{BUILTINS, PLUGIN_BUILD_DIR};
+use common::{GENEROUS, engine};
+use oam_wasm::builtins::PLUGIN_BUILD_DIR;
 use oam_wasm::contract::{
     CallError, Context, HealthState, Outcome, PatchBody, PatchTarget, Plugin, PluginKind,
 };
 use oam_wasm::engine::{Engine, Limits, LoadError, WasmPlugin, sha256_hex};
+use oam_wasm::registry::Registry;
 use serde_json::{Value, json};
 
-/// One engine for the whole test binary, as the host has one per process.
-fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| Engine::with_defaults().expect("the engine can be set up"))
-}
-
-/// For calls that must not be cut short by a loaded machine: only the limit
-/// under test is small.
-const GENEROUS: Limits = Limits {
-    timeout: Duration::from_secs(5),
-    ..Limits::DEFAULT
-};
-
 fn builtin_bytes(name: &str) -> &'static [u8] {
-    BUILTINS
-        .iter()
-        .find(|(key, _)| *key == name)
-        .map(|(_, wasm)| *wasm)
-        .unwrap_or_else(|| panic!("no built-in plugin {name}"))
+    Registry::builtin_bytes(name).unwrap_or_else(|| panic!("no built-in plugin {name}"))
 }
 
 /// A test-only plugin from the guest build, by crate name (`hostile-spin`).
