@@ -143,6 +143,8 @@ struct Compiled {
     pre: InstancePre<CallState>,
     exports: Exports,
     info: Info,
+    /// The plugin's name, as its log lines are tagged.
+    label: Arc<str>,
 }
 
 enum Exports {
@@ -267,22 +269,11 @@ impl Engine {
             return Err(LoadError::NotAPlugin);
         };
         let digest = hex(digest);
-        let mut compiled = Compiled {
-            digest,
-            pre,
-            exports,
-            info: Info {
-                name: String::new(),
-                version: String::new(),
-                description: String::new(),
-                applies_to: Vec::new(),
-                properties_schema: None,
-            },
-        };
-        let label: Arc<str> = Arc::from(format!("sha256:{}", &compiled.digest[..12]));
+        let label: Arc<str> = Arc::from(format!("sha256:{}", &digest[..12]));
         let raw = self
             .call(
-                &compiled,
+                &pre,
+                &exports,
                 label,
                 // `describe` is bound by the same ceiling as every other call.
                 Limits::DEFAULT.capped(self.inner.ceiling),
@@ -300,20 +291,26 @@ impl Engine {
                     .map_err(|e| LoadError::BadSchema(e.to_string()))?,
             )
         };
-        compiled.info = Info {
-            name: raw.name,
-            version: raw.version,
-            description: raw.description,
-            applies_to: raw.applies_to,
-            properties_schema,
-        };
-        Ok(compiled)
+        Ok(Compiled {
+            digest,
+            pre,
+            exports,
+            label: Arc::from(raw.name.as_str()),
+            info: Info {
+                name: raw.name,
+                version: raw.version,
+                description: raw.description,
+                applies_to: raw.applies_to,
+                properties_schema,
+            },
+        })
     }
 
     /// Run `f` against a fresh instance in a fresh store with `limits`.
     fn call<R>(
         &self,
-        compiled: &Compiled,
+        pre: &InstancePre<CallState>,
+        exports: &Exports,
         plugin: Arc<str>,
         limits: Limits,
         f: impl FnOnce(
@@ -347,12 +344,11 @@ impl Engine {
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
         store.epoch_deadline_trap();
 
-        let result = compiled
-            .pre
+        let result = pre
             .instantiate(&mut store)
             .map_err(|e| classify(e, limits, true))
             .and_then(|instance| {
-                f(&mut store, &instance, &compiled.exports).map_err(|e| classify(e, limits, false))
+                f(&mut store, &instance, exports).map_err(|e| classify(e, limits, false))
             });
         drop(store);
         forward_stdio(&plugin, "stdout", &stdout);
@@ -390,10 +386,6 @@ impl WasmPlugin {
     /// The limits every call of this plugin runs with.
     pub fn limits(&self) -> Limits {
         self.limits
-    }
-
-    fn label(&self) -> Arc<str> {
-        Arc::from(self.compiled.info.name.as_str())
     }
 
     fn wrong_kind(&self, expected: PluginKind) -> CallError {
@@ -436,8 +428,9 @@ impl Plugin for WasmPlugin {
         };
         let wit_ctx = to_wit_context(ctx);
         let answer = self.engine.call(
-            &self.compiled,
-            self.label(),
+            &self.compiled.pre,
+            &self.compiled.exports,
+            self.compiled.label.clone(),
             self.limits,
             |store, instance, exports| {
                 let Exports::Trait(ix) = exports else {
@@ -474,8 +467,9 @@ impl Plugin for WasmPlugin {
         };
         let wit_ctx = to_wit_context(ctx);
         let answer = self.engine.call(
-            &self.compiled,
-            self.label(),
+            &self.compiled.pre,
+            &self.compiled.exports,
+            self.compiled.label.clone(),
             self.limits,
             |store, instance, exports| {
                 let Exports::Workload(ix) = exports else {
@@ -493,8 +487,9 @@ impl Plugin for WasmPlugin {
     fn health(&self, ctx: &Context, observed: &[String]) -> Result<HealthReport, CallError> {
         let wit_ctx = to_wit_context(ctx);
         let report = self.engine.call(
-            &self.compiled,
-            self.label(),
+            &self.compiled.pre,
+            &self.compiled.exports,
+            self.compiled.label.clone(),
             self.limits,
             |store, instance, exports| match exports {
                 Exports::Trait(ix) => ix

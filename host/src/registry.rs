@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -156,11 +156,27 @@ struct CacheKey {
     limits: WasmLimits,
 }
 
+/// A component's bytes with their sha256, hashed once when they arrive.
+#[derive(Debug, Clone)]
+struct Blob {
+    bytes: Arc<[u8]>,
+    digest: String,
+}
+
+impl Blob {
+    fn new(bytes: Arc<[u8]>) -> Blob {
+        let digest = engine::sha256_hex(&bytes);
+        Blob { bytes, digest }
+    }
+}
+
 /// The registry.
 #[derive(Debug)]
 pub struct Registry {
     engine: Engine,
-    configmaps: BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>,
+    /// The built-ins' bytes and digests, made on first use.
+    builtins: OnceLock<BTreeMap<&'static str, Blob>>,
+    configmaps: BTreeMap<(String, String), BTreeMap<String, Blob>>,
     loaded: Mutex<HashMap<CacheKey, Result<Arc<ResolvedPlugin>, RegistryError>>>,
 }
 
@@ -168,6 +184,7 @@ impl Registry {
     pub fn new(engine: Engine) -> Registry {
         Registry {
             engine,
+            builtins: OnceLock::new(),
             configmaps: BTreeMap::new(),
             loaded: Mutex::new(HashMap::new()),
         }
@@ -194,20 +211,32 @@ impl Registry {
         name: &str,
         binary_data: BTreeMap<String, Vec<u8>>,
     ) {
+        let blobs = binary_data
+            .into_iter()
+            .map(|(key, bytes)| (key, Blob::new(Arc::from(bytes))))
+            .collect();
         self.configmaps
-            .insert((namespace.to_string(), name.to_string()), binary_data);
+            .insert((namespace.to_string(), name.to_string()), blobs);
     }
 
-    fn bytes(&self, source: &WasmSource) -> Result<Arc<[u8]>, RegistryError> {
+    /// The bytes a declaration names. Built-ins and ConfigMaps are hashed
+    /// once; a file is read and hashed on every call, since it may change.
+    fn blob(&self, source: &WasmSource) -> Result<Blob, RegistryError> {
         match source {
-            WasmSource::Builtin(name) => {
-                Registry::builtin_bytes(name).map(Arc::from).ok_or_else(|| {
-                    RegistryError::UnknownBuiltin {
-                        name: name.clone(),
-                        known: Registry::builtin_names().join(", "),
-                    }
+            WasmSource::Builtin(name) => self
+                .builtins
+                .get_or_init(|| {
+                    crate::builtins::BUILTINS
+                        .iter()
+                        .map(|(name, bytes)| (*name, Blob::new(Arc::from(*bytes))))
+                        .collect()
                 })
-            }
+                .get(name.as_str())
+                .cloned()
+                .ok_or_else(|| RegistryError::UnknownBuiltin {
+                    name: name.clone(),
+                    known: Registry::builtin_names().join(", "),
+                }),
             WasmSource::ConfigMap(ConfigMapKeyRef {
                 namespace,
                 name,
@@ -221,21 +250,19 @@ impl Registry {
                         name: name.clone(),
                     })?;
                 data.get(key)
-                    .map(|bytes| Arc::from(bytes.as_slice()))
+                    .cloned()
                     .ok_or_else(|| RegistryError::ConfigMapKeyMissing {
                         namespace: namespace.clone(),
                         name: name.clone(),
                         key: key.clone(),
                     })
             }
-            WasmSource::Path(path) => {
-                std::fs::read(path)
-                    .map(Arc::from)
-                    .map_err(|e| RegistryError::File {
-                        path: path.display().to_string(),
-                        reason: e.to_string(),
-                    })
-            }
+            WasmSource::Path(path) => std::fs::read(path)
+                .map(|bytes| Blob::new(Arc::from(bytes)))
+                .map_err(|e| RegistryError::File {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                }),
         }
     }
 
@@ -265,8 +292,7 @@ impl PluginResolver for Registry {
         wasm: &WasmExtension,
         expected: PluginKind,
     ) -> Result<Arc<ResolvedPlugin>, RegistryError> {
-        let bytes = self.bytes(&wasm.source)?;
-        let digest = engine::sha256_hex(&bytes);
+        let Blob { bytes, digest } = self.blob(&wasm.source)?;
         if let Some(pinned) = &wasm.sha256
             && !pinned.eq_ignore_ascii_case(&digest)
         {
