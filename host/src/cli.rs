@@ -1,5 +1,5 @@
-//! The `oam-wasm` command line: `render` (offline dry run), `plugin`
-//! (describe, call, package into a ConfigMap) and `crds`.
+//! The `oam-wasm` command line: `run` (the controller), `render` (offline
+//! dry run), `plugin` (describe, call, package into a ConfigMap) and `crds`.
 //!
 //! Owns argument parsing, reading input files and printing; the work itself
 //! is done by `render`, `registry` and `engine`.
@@ -32,6 +32,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the controller: keep a cluster equal to what `render` says.
+    Run(RunArgs),
     /// Render applications offline: OAM YAML files or folders in, the
     /// Kubernetes objects the host would apply out (YAML stream). No cluster.
     Render(RenderArgs),
@@ -44,6 +46,21 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the
+    /// in-cluster service account).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// A namespace whose ConfigMaps may hold plugins (repeatable; default:
+    /// every namespace).
+    #[arg(long = "plugin-namespace")]
+    pub plugin_namespaces: Vec<String>,
+    /// How many ApplicationConfigurations are reconciled at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: u16,
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,6 +119,7 @@ pub enum PluginCommand {
 /// Run a parsed command, writing to `out`.
 pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<()> {
     match cli.command {
+        Command::Run(args) => run_controller(args),
         Command::Render(args) => render(&args, out),
         Command::Plugin(cmd) => plugin(cmd, out),
         Command::Crds { out: Some(dir) } => {
@@ -115,6 +133,32 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `run`: connect to the cluster and run the controller until stopped.
+fn run_controller(args: RunArgs) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let config = match &args.kubeconfig {
+            Some(path) => {
+                let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
+            }
+            None => kube::Config::infer().await?,
+        };
+        let client = kube::Client::try_from(config)?;
+        let engine = Engine::with_defaults()?;
+        let config = crate::controller::Config {
+            plugin_namespaces: args.plugin_namespaces,
+            concurrency: args.concurrency,
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        crate::controller::run(client, engine, config).await?;
+        Ok(())
+    })
 }
 
 /// Every YAML document in the inputs, with where it came from.

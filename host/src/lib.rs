@@ -4,8 +4,10 @@
 //! sandboxed WebAssembly component named by its Definition. See `DESIGN.md`.
 
 pub mod api;
+pub mod apply;
 pub mod cli;
 pub mod contract;
+pub mod controller;
 pub mod engine;
 pub mod fieldpath;
 pub mod registry;

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -176,7 +176,9 @@ pub struct Registry {
     engine: Engine,
     /// The built-ins' bytes and digests, made on first use.
     builtins: OnceLock<BTreeMap<&'static str, Blob>>,
-    configmaps: BTreeMap<(String, String), BTreeMap<String, Blob>>,
+    /// ConfigMap `binaryData` by (namespace, name), replaced whole when the
+    /// ConfigMap changes (the controller's watch calls [`Registry::set_configmap`]).
+    configmaps: RwLock<BTreeMap<(String, String), BTreeMap<String, Blob>>>,
     loaded: Mutex<HashMap<CacheKey, Result<Arc<ResolvedPlugin>, RegistryError>>>,
 }
 
@@ -185,7 +187,7 @@ impl Registry {
         Registry {
             engine,
             builtins: OnceLock::new(),
-            configmaps: BTreeMap::new(),
+            configmaps: RwLock::new(BTreeMap::new()),
             loaded: Mutex::new(HashMap::new()),
         }
     }
@@ -211,12 +213,34 @@ impl Registry {
         name: &str,
         binary_data: BTreeMap<String, Vec<u8>>,
     ) {
+        self.set_configmap(namespace, name, binary_data);
+    }
+
+    /// Make a ConfigMap's `binaryData` available, replacing what the
+    /// ConfigMap held before. Plugins already loaded from the old bytes stay
+    /// cached by digest; a declaration resolves to the new bytes from now on.
+    pub fn set_configmap(
+        &self,
+        namespace: &str,
+        name: &str,
+        binary_data: BTreeMap<String, Vec<u8>>,
+    ) {
         let blobs = binary_data
             .into_iter()
             .map(|(key, bytes)| (key, Blob::new(Arc::from(bytes))))
             .collect();
         self.configmaps
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
             .insert((namespace.to_string(), name.to_string()), blobs);
+    }
+
+    /// Forget a deleted ConfigMap.
+    pub fn remove_configmap(&self, namespace: &str, name: &str) {
+        self.configmaps
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&(namespace.to_string(), name.to_string()));
     }
 
     /// The bytes a declaration names. Built-ins and ConfigMaps are hashed
@@ -242,8 +266,11 @@ impl Registry {
                 name,
                 key,
             }) => {
-                let data = self
+                let configmaps = self
                     .configmaps
+                    .read()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let data = configmaps
                     .get(&(namespace.clone(), name.clone()))
                     .ok_or_else(|| RegistryError::ConfigMapMissing {
                         namespace: namespace.clone(),

@@ -131,6 +131,19 @@ pub struct ComponentResult {
     pub traits: Vec<TraitResult>,
     /// Scopes the component is in, as `apiVersion/kind name`.
     pub scopes: Vec<ObjectRef>,
+    /// How to ask the workload's plugin about its health (`None`: applied
+    /// as-is, no plugin judges it).
+    #[serde(skip)]
+    pub health_probe: Option<HealthProbe>,
+}
+
+/// The workload plugin of a component and the context it rendered in: what
+/// the controller needs to call the plugin's `health` on the observed
+/// objects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthProbe {
+    pub wasm: WasmExtension,
+    pub context: Context,
 }
 
 /// The desired state of one application.
@@ -371,11 +384,16 @@ impl Renderer<'_> {
         set_namespace(&mut workload, namespace);
         let mut children: Vec<Tracked> = Vec::new();
         let mut workload_plugin_name = None;
+        let mut health_probe = None;
         if let Some((wasm, def)) = &workload_plugin {
             let def_name = def.name_any();
             let plugin =
                 self.resolve(wasm, PluginKind::Workload, "WorkloadDefinition", &def_name)?;
             workload_plugin_name = Some(plugin.plugin().info().name.clone());
+            health_probe = Some(HealthProbe {
+                wasm: wasm.clone(),
+                context: ctx.clone(),
+            });
             validate(
                 &plugin,
                 workload.get("spec"),
@@ -663,6 +681,7 @@ impl Renderer<'_> {
                 workload_objects: workload_refs,
                 traits: trait_results,
                 scopes,
+                health_probe,
             },
         ))
     }

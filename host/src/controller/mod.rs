@@ -1,0 +1,537 @@
+//! The controller: kube-runtime watches and the reconcile loop of
+//! ApplicationConfigurations.
+//!
+//! One watch per kind, each feeding a reflector store: AppConfigs (the
+//! `Controller`'s own), Components, the three Definition kinds, CRDs (for the
+//! kind table), the ConfigMaps that hold plugins, and the kinds the built-in
+//! plugins create (so a hand edit is corrected at once). An event on an
+//! input is mapped to exactly the AppConfigs that use it, from the stores:
+//! a Component to the apps of its namespace that name it; a Definition to
+//! the apps whose workloads or traits it defines; a plugin ConfigMap to the
+//! Definitions that read it, whose plugin is reloaded off the reconcile path
+//! first, then to their apps.
+//!
+//! Reconcile itself lives in [`reconcile`]; plugin serving and Definition
+//! status in [`plugins`].
+
+pub mod plugins;
+pub mod reconcile;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Debug;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, RwLock};
+
+use futures::channel::mpsc::{UnboundedSender, unbounded};
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::utils::{PredicateConfig, WatchStreamExt};
+use kube::runtime::watcher::{self, Event};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::api::{
+    ApplicationConfiguration, Component, DefinitionStatus, ScopeDefinition, TraitDefinition,
+    WasmExtension, WorkloadDefinition,
+};
+use crate::apply::{Applier, FIELD_MANAGER};
+use crate::contract::PluginKind;
+use crate::engine::Engine;
+use crate::registry::Registry;
+use crate::render::definitions::DefinitionsError;
+use crate::render::{Definitions, LABEL_APP};
+use plugins::{Serving, definition_status, reads_configmap, status_differs};
+use reconcile::Ctx;
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Namespaces whose ConfigMaps may hold plugins; empty: every namespace.
+    pub plugin_namespaces: Vec<String>,
+    /// How many AppConfigs are reconciled at once.
+    pub concurrency: u16,
+    /// This replica's name in Events (e.g. the pod name).
+    pub instance: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            plugin_namespaces: Vec::new(),
+            concurrency: 8,
+            instance: None,
+        }
+    }
+}
+
+/// Why the controller could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error(transparent)]
+    Definitions(#[from] DefinitionsError),
+    #[error("discovery of {0} failed: {1}")]
+    Discovery(String, #[source] kube::Error),
+}
+
+/// Kinds the built-in plugins create: watched (by our label) so a hand edit
+/// of one is corrected at once instead of at the next resync.
+const OWNED_KINDS: &[(&str, &str, &str)] = &[
+    ("apps", "v1", "Deployment"),
+    ("", "v1", "Service"),
+    ("networking.k8s.io", "v1", "Ingress"),
+    ("autoscaling", "v2", "HorizontalPodAutoscaler"),
+    ("", "v1", "PersistentVolumeClaim"),
+];
+
+/// The watch caches and what the input watches share.
+#[derive(Clone)]
+struct Inputs {
+    client: Client,
+    serving: Arc<Serving>,
+    builtin: Arc<Definitions>,
+    definitions: Arc<RwLock<Arc<Definitions>>>,
+    apps: Store<ApplicationConfiguration>,
+    components: Store<Component>,
+    workloads: Store<WorkloadDefinition>,
+    traits: Store<TraitDefinition>,
+    scopes: Store<ScopeDefinition>,
+    crds: Store<CustomResourceDefinition>,
+    trigger: UnboundedSender<ObjectRef<ApplicationConfiguration>>,
+}
+
+/// Run the controller until the process is asked to stop (SIGTERM/ctrl-c).
+pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), ControllerError> {
+    let builtin = Arc::new(Definitions::builtin()?);
+    let serving = Arc::new(Serving::new(Registry::new(engine)));
+    let (trigger, triggered) = unbounded();
+
+    let (apps, apps_writer) = reflector::store::<ApplicationConfiguration>();
+    let (components, components_writer) = reflector::store::<Component>();
+    let (workloads, workloads_writer) = reflector::store::<WorkloadDefinition>();
+    let (traits, traits_writer) = reflector::store::<TraitDefinition>();
+    let (scopes, scopes_writer) = reflector::store::<ScopeDefinition>();
+    let (crds, crds_writer) = reflector::store::<CustomResourceDefinition>();
+    let inputs = Inputs {
+        client: client.clone(),
+        serving: serving.clone(),
+        builtin: builtin.clone(),
+        definitions: Arc::new(RwLock::new(builtin)),
+        apps: apps.clone(),
+        components: components.clone(),
+        workloads: workloads.clone(),
+        traits: traits.clone(),
+        scopes: scopes.clone(),
+        crds: crds.clone(),
+        trigger,
+    };
+
+    // Plugin ConfigMaps first, so Definitions find their bytes.
+    let mut configmap_ready = Vec::new();
+    let namespaces: Vec<Option<String>> = if config.plugin_namespaces.is_empty() {
+        vec![None]
+    } else {
+        config.plugin_namespaces.iter().cloned().map(Some).collect()
+    };
+    for namespace in namespaces {
+        let api: Api<ConfigMap> = match &namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let (store, writer) = reflector::store::<ConfigMap>();
+        configmap_ready.push(store);
+        let inputs = inputs.clone();
+        let events = watcher::watcher(api, watcher::Config::default())
+            .default_backoff()
+            .reflect(writer);
+        tokio::spawn(async move { inputs.configmap_events(events).await });
+    }
+    for store in &configmap_ready {
+        let _ = store.wait_until_ready().await;
+    }
+
+    spawn_input(
+        &inputs,
+        Api::<CustomResourceDefinition>::all(client.clone()),
+        crds_writer,
+        |inputs, _| inputs.rebuild_definitions(),
+    );
+    spawn_input(
+        &inputs,
+        Api::<WorkloadDefinition>::all(client.clone()),
+        workloads_writer,
+        |inputs, def: &WorkloadDefinition| {
+            inputs.rebuild_definitions();
+            inputs.definition_changed(def.name_any(), def.wasm_extension().ok().flatten());
+        },
+    );
+    spawn_input(
+        &inputs,
+        Api::<TraitDefinition>::all(client.clone()),
+        traits_writer,
+        |inputs, def: &TraitDefinition| {
+            inputs.rebuild_definitions();
+            inputs.definition_changed(def.name_any(), def.wasm_extension().ok().flatten());
+        },
+    );
+    spawn_input(
+        &inputs,
+        Api::<ScopeDefinition>::all(client.clone()),
+        scopes_writer,
+        |inputs, _| inputs.rebuild_definitions(),
+    );
+    spawn_input(
+        &inputs,
+        Api::<Component>::all(client.clone()),
+        components_writer,
+        |inputs, component: &Component| inputs.component_changed(component),
+    );
+    for ready in [
+        crds.wait_until_ready().await.is_ok(),
+        workloads.wait_until_ready().await.is_ok(),
+        traits.wait_until_ready().await.is_ok(),
+        scopes.wait_until_ready().await.is_ok(),
+        components.wait_until_ready().await.is_ok(),
+    ] {
+        if !ready {
+            tracing::warn!("an input watch stopped before it was ready");
+        }
+    }
+    inputs.rebuild_definitions();
+
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.to_string(),
+        instance: config.instance.clone(),
+    };
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        applier: Applier::new(client.clone()),
+        recorder: Recorder::new(client.clone(), reporter),
+        plugins: serving,
+        definitions: inputs.definitions.clone(),
+        components,
+        failures: Mutex::new(HashMap::new()),
+    });
+
+    let app_stream = watcher::watcher(
+        Api::<ApplicationConfiguration>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(apps_writer)
+    .applied_objects()
+    .predicate_filter(spec_or_meta, PredicateConfig::default());
+    let mut controller = Controller::for_stream(app_stream, apps)
+        .with_config(ControllerConfig::default().concurrency(config.concurrency))
+        .reconcile_on(triggered);
+    for (group, version, kind) in OWNED_KINDS {
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (resource, _) = match kube::discovery::pinned_kind(&client, &gvk).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(%error, kind, "not watching a kind the API server does not serve");
+                continue;
+            }
+        };
+        let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
+        let stream = watcher::watcher(api, watcher::Config::default().labels(LABEL_APP))
+            .default_backoff()
+            .touched_objects()
+            .predicate_filter(content, PredicateConfig::default());
+        controller = controller.owns_stream_with(stream, resource);
+    }
+    tracing::info!("controller started");
+    controller
+        .shutdown_on_signal()
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(app = %object, "reconciled"),
+                Err(error) => tracing::debug!(%error, "reconcile error"),
+            }
+        })
+        .await;
+    tracing::info!("controller stopped");
+    Ok(())
+}
+
+/// Watch `api` into `writer` and call `changed` on every object applied or
+/// deleted.
+fn spawn_input<K>(
+    inputs: &Inputs,
+    api: Api<K>,
+    writer: reflector::store::Writer<K>,
+    changed: impl Fn(&Inputs, &K) + Send + 'static,
+) where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let inputs = inputs.clone();
+    let events = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects();
+    tokio::spawn(async move {
+        let mut events = std::pin::pin!(events);
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(object) => changed(&inputs, &object),
+                Err(error) => tracing::warn!(%error, "watch error"),
+            }
+        }
+    });
+}
+
+impl Inputs {
+    /// Rebuild the Definitions snapshot renders use.
+    fn rebuild_definitions(&self) {
+        let mut defs = (*self.builtin).clone();
+        for crd in self.crds.state() {
+            defs.kinds_mut().add_crd(&crd);
+        }
+        for def in self.workloads.state() {
+            defs.add_workload((*def).clone());
+        }
+        for def in self.traits.state() {
+            defs.add_trait((*def).clone());
+        }
+        for def in self.scopes.state() {
+            defs.add_scope((*def).clone());
+        }
+        *self.definitions.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(defs);
+    }
+
+    fn snapshot(&self) -> Arc<Definitions> {
+        self.definitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn trigger_apps(&self, which: impl Fn(&ApplicationConfiguration) -> bool) {
+        for app in self.apps.state() {
+            if which(&app) {
+                let _ = self.trigger.unbounded_send(ObjectRef::from_obj(&*app));
+            }
+        }
+    }
+
+    fn component_changed(&self, component: &Component) {
+        let namespace = component.namespace();
+        let name = component.name_any();
+        self.trigger_apps(|app| {
+            app.namespace() == namespace
+                && app
+                    .spec
+                    .components
+                    .iter()
+                    .any(|c| c.component_name.as_deref() == Some(name.as_str()))
+        });
+    }
+
+    /// A Definition changed: reload its plugin (off the reconcile path),
+    /// report on it, then re-render the apps that use it.
+    fn definition_changed(&self, name: String, wasm: Option<WasmExtension>) {
+        let inputs = self.clone();
+        tokio::spawn(async move {
+            if let Some(wasm) = wasm {
+                inputs.refresh_definition(&name, &wasm).await;
+            }
+            let defs = inputs.snapshot();
+            inputs.trigger_apps(|app| uses(app, &inputs.components, &defs).contains(&name));
+        });
+    }
+
+    async fn configmap_events(
+        self,
+        events: impl Stream<Item = Result<Event<ConfigMap>, watcher::Error>>,
+    ) {
+        let mut events = std::pin::pin!(events);
+        while let Some(event) = events.next().await {
+            let (configmap, present) = match event {
+                Ok(Event::Apply(cm) | Event::InitApply(cm)) => (cm, true),
+                Ok(Event::Delete(cm)) => (cm, false),
+                Ok(Event::Init | Event::InitDone) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "ConfigMap watch error");
+                    continue;
+                }
+            };
+            let namespace = configmap.namespace().unwrap_or_default();
+            let name = configmap.name_any();
+            if present {
+                self.serving.set_configmap(&configmap);
+            } else {
+                self.serving.remove_configmap(&namespace, &name);
+            }
+            let mut readers: Vec<(String, WasmExtension)> = Vec::new();
+            for def in self.workloads.state() {
+                if let Ok(Some(wasm)) = def.wasm_extension()
+                    && reads_configmap(&wasm, &namespace, &name)
+                {
+                    readers.push((def.name_any(), wasm));
+                }
+            }
+            for def in self.traits.state() {
+                if let Ok(Some(wasm)) = def.wasm_extension()
+                    && reads_configmap(&wasm, &namespace, &name)
+                {
+                    readers.push((def.name_any(), wasm));
+                }
+            }
+            for (def, wasm) in readers {
+                self.definition_changed(def, Some(wasm));
+            }
+        }
+    }
+
+    /// Load a Definition's plugin on a blocking thread and write the
+    /// Definition's status if it changed.
+    async fn refresh_definition(&self, name: &str, wasm: &WasmExtension) {
+        let trait_def = self.traits.get(&ObjectRef::new(name));
+        let workload_def = self.workloads.get(&ObjectRef::new(name));
+        let (kind, current, generation) = match (&trait_def, &workload_def) {
+            (Some(def), _) => (PluginKind::Trait, def.status.clone(), def.meta().generation),
+            (None, Some(def)) => (
+                PluginKind::Workload,
+                def.status.clone(),
+                def.meta().generation,
+            ),
+            (None, None) => return,
+        };
+        let serving = self.serving.clone();
+        let wasm_owned = wasm.clone();
+        let Ok(check) = tokio::task::spawn_blocking(move || serving.check(&wasm_owned, kind)).await
+        else {
+            return;
+        };
+        if let Err(error) = &check.fresh {
+            tracing::warn!(definition = name, %error, "plugin not loaded");
+        }
+        let status = definition_status(current.as_ref(), generation, &check);
+        if !status_differs(current.as_ref(), &status) {
+            return;
+        }
+        let result = match kind {
+            PluginKind::Trait => {
+                write_definition_status::<TraitDefinition>(
+                    &self.client,
+                    name,
+                    "TraitDefinition",
+                    &status,
+                )
+                .await
+            }
+            PluginKind::Workload => {
+                write_definition_status::<WorkloadDefinition>(
+                    &self.client,
+                    name,
+                    "WorkloadDefinition",
+                    &status,
+                )
+                .await
+            }
+        };
+        if let Err(error) = result {
+            tracing::warn!(definition = name, %error, "cannot write Definition status");
+        }
+    }
+}
+
+async fn write_definition_status<K>(
+    client: &Client,
+    name: &str,
+    kind: &str,
+    status: &DefinitionStatus,
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let api: Api<K> = Api::all(client.clone());
+    let patch = json!({
+        "apiVersion": crate::api::API_VERSION,
+        "kind": kind,
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// The names of the Workload- and TraitDefinitions an app uses.
+fn uses(
+    app: &ApplicationConfiguration,
+    components: &Store<Component>,
+    defs: &Definitions,
+) -> BTreeSet<String> {
+    let namespace = app.namespace();
+    let mut names = BTreeSet::new();
+    for entry in &app.spec.components {
+        if let Some(name) = &entry.component_name {
+            let key = match &namespace {
+                Some(ns) => ObjectRef::new(name).within(ns),
+                None => ObjectRef::new(name),
+            };
+            if let Some(component) = components.get(&key) {
+                let workload = &component.spec.workload;
+                let field = |f: &str| workload.get(f).and_then(|v| v.as_str());
+                if let Some(type_name) = field("type") {
+                    names.insert(type_name.to_string());
+                }
+                if let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) {
+                    let info = defs.kinds().get_or_guess(api_version, kind);
+                    if let Some(def) = defs.workload_for_kind(&info) {
+                        names.insert(def.name_any());
+                    }
+                }
+            }
+        }
+        for t in entry.traits.iter().flatten() {
+            let field = |f: &str| t.trait_.get(f).and_then(|v| v.as_str());
+            if let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) {
+                let info = defs.kinds().get_or_guess(api_version, kind);
+                if let Some(def) = defs.trait_for_kind(&info) {
+                    names.insert(def.name_any());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// Predicate of the AppConfig stream: a change of spec (generation),
+/// labels, annotations or deletion; not our own status writes.
+fn spec_or_meta(app: &ApplicationConfiguration) -> Option<u64> {
+    let meta = app.meta();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    meta.generation.hash(&mut hasher);
+    meta.labels.hash(&mut hasher);
+    meta.annotations.hash(&mut hasher);
+    meta.deletion_timestamp.is_some().hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// Predicate of owned objects: anything but resourceVersion and managed
+/// fields, so an apply that changes nothing wakes nobody.
+fn content(object: &DynamicObject) -> Option<u64> {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    object.meta().generation.hash(&mut hasher);
+    object.meta().labels.hash(&mut hasher);
+    object.meta().annotations.hash(&mut hasher);
+    let data: BTreeMap<String, String> = object
+        .data
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
+        .unwrap_or_default();
+    data.hash(&mut hasher);
+    Some(hasher.finish())
+}

@@ -1,0 +1,473 @@
+//! Reconcile one ApplicationConfiguration: observe → render → apply → prune →
+//! health → status.
+//!
+//! Level-triggered and idempotent: the desired state is recomputed from the
+//! watch caches every time, applied with server-side apply, and the status
+//! is written only when it changed, so a second pass over an unchanged app
+//! writes nothing. A render failure applies nothing and prunes nothing: what
+//! the last good pass applied stays as it was.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::{Value, json};
+
+use crate::api::{
+    API_VERSION, ApplicationConfiguration, ApplicationConfigurationStatus, CONDITION_READY,
+    CONDITION_SYNCED, CONDITION_UNKNOWN, Component, Condition, TypedReference, WorkloadScope,
+    WorkloadStatus, WorkloadTrait, set_condition,
+};
+use crate::apply::{Applied, Applier, ApplyError, FIELD_MANAGER, same_object};
+use crate::contract::{HealthState, ObjectRef as PluginObjectRef, PluginKind};
+use crate::controller::plugins::Serving;
+use crate::registry::PluginResolver;
+use crate::render::{ComponentResult, Definitions, RenderError, Rendered, Renderer};
+
+/// How long to wait before looking again at an app whose input is wrong
+/// (a change to any of its inputs triggers a reconcile sooner).
+pub const PERMANENT_REQUEUE: Duration = Duration::from_secs(300);
+/// How often a healthy app is reconciled anyway, to correct drift on kinds
+/// the controller does not watch.
+pub const RESYNC: Duration = Duration::from_secs(600);
+/// How soon an app whose workloads are not yet healthy is looked at again.
+pub const NOT_READY_REQUEUE: Duration = Duration::from_secs(30);
+
+/// What every reconcile shares.
+pub struct Ctx {
+    pub client: Client,
+    pub applier: Applier,
+    pub recorder: Recorder,
+    pub plugins: Arc<Serving>,
+    /// The Definitions renders use: built-ins overridden by the cluster's,
+    /// rebuilt when a Definition changes.
+    pub definitions: Arc<RwLock<Arc<Definitions>>>,
+    pub components: Store<Component>,
+    /// Consecutive transient failures per app, for backoff.
+    pub failures: Mutex<HashMap<ObjectRef<ApplicationConfiguration>, u32>>,
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx").finish_non_exhaustive()
+    }
+}
+
+/// Why a reconcile must be retried soon.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("cannot write status: {0}")]
+    Status(#[source] kube::Error),
+    #[error("render worker failed: {0}")]
+    Worker(String),
+}
+
+/// The outcome of the work before the status is written.
+enum Outcome {
+    Rendered {
+        applied: Vec<Applied>,
+        rendered: Rendered,
+    },
+    RenderFailed(RenderError),
+    ApplyFailed {
+        error: ApplyError,
+        applied: Vec<Applied>,
+    },
+}
+
+pub async fn reconcile(
+    app: Arc<ApplicationConfiguration>,
+    ctx: Arc<Ctx>,
+) -> Result<Action, ReconcileError> {
+    if app.meta().deletion_timestamp.is_some() {
+        // Everything the app created carries its ownerReference: the API
+        // server's garbage collector removes it. Nothing to hold up.
+        return Ok(Action::await_change());
+    }
+    let namespace = app.namespace().unwrap_or_else(|| "default".to_string());
+    let previous = app.status.clone().unwrap_or_default();
+    let outcome = match render(&app, &namespace, &ctx).await? {
+        Err(error) => Outcome::RenderFailed(error),
+        Ok(rendered) => {
+            let mut applied = Vec::with_capacity(rendered.objects.len());
+            let mut failure = None;
+            for object in &rendered.objects {
+                match ctx.applier.apply(&namespace, object).await {
+                    Ok(done) => applied.push(done),
+                    Err(error) => {
+                        failure = Some(error);
+                        break;
+                    }
+                }
+            }
+            match failure {
+                Some(error) => Outcome::ApplyFailed { error, applied },
+                None => Outcome::Rendered { applied, rendered },
+            }
+        }
+    };
+    let generation = app.meta().generation;
+    let mut status = previous.clone();
+    status.observed_generation = generation;
+    let now = || Time(Timestamp::now());
+    let condition = |type_: &str, holds: bool, reason: &str, message: String| Condition {
+        observed_generation: generation,
+        ..Condition::new(type_, holds, reason, message, now())
+    };
+    let (action, transient) = match outcome {
+        Outcome::RenderFailed(error) => {
+            let reason = error.reason.to_string();
+            warn(&ctx, &app, &reason, "Render", error.to_string()).await;
+            set_condition(
+                &mut status.conditions,
+                condition(CONDITION_SYNCED, false, &reason, error.to_string()),
+            );
+            (Action::requeue(PERMANENT_REQUEUE), None)
+        }
+        Outcome::ApplyFailed { error, applied } => {
+            warn(&ctx, &app, "ApplyFailed", "Apply", error.to_string()).await;
+            set_condition(
+                &mut status.conditions,
+                condition(CONDITION_SYNCED, false, "ApplyFailed", error.to_string()),
+            );
+            // Keep every object the inventory knew, plus what was created
+            // now, so that a later pass can still prune them.
+            for done in applied {
+                remember(&mut status.applied_resources, done.reference);
+            }
+            if error.is_transient() {
+                (Action::requeue(PERMANENT_REQUEUE), Some(error))
+            } else {
+                (Action::requeue(PERMANENT_REQUEUE), None)
+            }
+        }
+        Outcome::Rendered { applied, rendered } => {
+            let uid = app.uid().unwrap_or_default();
+            let mut inventory: Vec<TypedReference> =
+                applied.iter().map(|a| a.reference.clone()).collect();
+            let mut prune_error = None;
+            for old in &previous.applied_resources {
+                if inventory.iter().any(|new| same_object(new, old)) {
+                    continue;
+                }
+                match ctx.applier.prune(&namespace, old, &uid).await {
+                    Ok(deleted) => {
+                        if deleted {
+                            tracing::info!(app = %app.name_any(), object = %format!("{} {}", old.kind, old.name), "pruned");
+                        }
+                    }
+                    Err(error) => {
+                        inventory.push(old.clone());
+                        prune_error.get_or_insert(error);
+                    }
+                }
+            }
+            status.applied_resources = inventory;
+            status.workloads = workload_statuses(&rendered.components, &applied);
+            let (ready, message) = health(&ctx, &rendered.components, &applied, &mut status).await;
+            match &prune_error {
+                Some(error) => {
+                    warn(&ctx, &app, "PruneFailed", "Prune", error.to_string()).await;
+                    set_condition(
+                        &mut status.conditions,
+                        condition(CONDITION_SYNCED, false, "PruneFailed", error.to_string()),
+                    );
+                }
+                None => set_condition(
+                    &mut status.conditions,
+                    condition(
+                        CONDITION_SYNCED,
+                        true,
+                        "ReconcileSuccess",
+                        format!("{} objects applied", applied.len()),
+                    ),
+                ),
+            }
+            let ready_condition = match ready {
+                Some(true) => condition(CONDITION_READY, true, "Available", message),
+                Some(false) => condition(CONDITION_READY, false, "Unavailable", message),
+                None => Condition {
+                    status: CONDITION_UNKNOWN.to_string(),
+                    ..condition(CONDITION_READY, false, "HealthUnknown", message)
+                },
+            };
+            set_condition(&mut status.conditions, ready_condition);
+            let transient = prune_error.filter(ApplyError::is_transient);
+            let next = if ready == Some(true) {
+                RESYNC
+            } else {
+                NOT_READY_REQUEUE
+            };
+            (Action::requeue(next), transient)
+        }
+    };
+    write_status(&ctx, &app, &namespace, &previous, &status).await?;
+    match transient {
+        Some(error) => Err(error.into()),
+        None => {
+            ctx.failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&ObjectRef::from_obj(&*app));
+            Ok(action)
+        }
+    }
+}
+
+/// Backoff for transient failures: 0.5 s doubling to a minute, per app.
+pub fn error_policy(
+    app: Arc<ApplicationConfiguration>,
+    error: &ReconcileError,
+    ctx: Arc<Ctx>,
+) -> Action {
+    let mut failures = ctx.failures.lock().unwrap_or_else(|p| p.into_inner());
+    let n = failures.entry(ObjectRef::from_obj(&*app)).or_insert(0);
+    *n = n.saturating_add(1);
+    let delay = Duration::from_millis(500)
+        .saturating_mul(1u32 << (*n - 1).min(7))
+        .min(Duration::from_secs(60));
+    tracing::warn!(app = %app.name_any(), %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// Render on a blocking thread: plugin calls are CPU work.
+async fn render(
+    app: &Arc<ApplicationConfiguration>,
+    namespace: &str,
+    ctx: &Ctx,
+) -> Result<Result<Rendered, RenderError>, ReconcileError> {
+    let components: BTreeMap<String, Component> = ctx
+        .components
+        .state()
+        .iter()
+        .filter(|c| c.namespace().as_deref() == Some(namespace))
+        .map(|c| (c.name_any(), (**c).clone()))
+        .collect();
+    let definitions = ctx
+        .definitions
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let plugins = ctx.plugins.clone();
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || {
+        Renderer {
+            definitions: &definitions,
+            plugins: &*plugins,
+        }
+        .render(&app, &components)
+    })
+    .await
+    .map_err(|e| ReconcileError::Worker(e.to_string()))
+}
+
+fn remember(inventory: &mut Vec<TypedReference>, reference: TypedReference) {
+    if !inventory.iter().any(|r| same_object(r, &reference)) {
+        inventory.push(reference);
+    }
+}
+
+fn typed(r: &PluginObjectRef, applied: &[Applied]) -> TypedReference {
+    let uid = applied
+        .iter()
+        .find(|a| {
+            a.reference.api_version == r.api_version
+                && a.reference.kind == r.kind
+                && a.reference.name == r.name
+        })
+        .and_then(|a| a.reference.uid.clone());
+    TypedReference {
+        api_version: r.api_version.clone(),
+        kind: r.kind.clone(),
+        name: r.name.clone(),
+        uid,
+    }
+}
+
+fn workload_statuses(components: &[ComponentResult], applied: &[Applied]) -> Vec<WorkloadStatus> {
+    components
+        .iter()
+        .map(|c| WorkloadStatus {
+            status: None,
+            component_name: Some(c.component_name.clone()),
+            component_revision_name: Some(c.revision_name.clone()),
+            workload_ref: Some(typed(&c.workload, applied)),
+            health: None,
+            message: None,
+            traits: c
+                .traits
+                .iter()
+                .map(|t| WorkloadTrait {
+                    trait_ref: typed(&t.trait_ref, applied),
+                    status: Some("Applied".to_string()),
+                    message: Some(match t.outputs.len() {
+                        0 => format!("{} patches", t.patches),
+                        n => format!("{} patches, {n} objects", t.patches),
+                    }),
+                    plugin: t.plugin.clone(),
+                })
+                .collect(),
+            scopes: c
+                .scopes
+                .iter()
+                .map(|s| WorkloadScope {
+                    scope_ref: typed(s, applied),
+                    status: None,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Ask each workload plugin about its objects as the API server returned
+/// them; fills `health`/`message` of each workload status. `Some(true)` when
+/// every judged workload is healthy, `None` when none could be judged.
+async fn health(
+    ctx: &Ctx,
+    components: &[ComponentResult],
+    applied: &[Applied],
+    status: &mut ApplicationConfigurationStatus,
+) -> (Option<bool>, String) {
+    let mut judged = 0usize;
+    let mut unhealthy = Vec::new();
+    for (component, workload) in components.iter().zip(status.workloads.iter_mut()) {
+        let Some(probe) = component.health_probe.clone() else {
+            continue;
+        };
+        let observed: Vec<String> = component
+            .workload_objects
+            .iter()
+            .filter_map(|r| {
+                applied.iter().find(|a| {
+                    a.reference.api_version == r.api_version
+                        && a.reference.kind == r.kind
+                        && a.reference.name == r.name
+                })
+            })
+            .map(|a| a.object.to_string())
+            .collect();
+        let plugins = ctx.plugins.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            plugins
+                .resolve(&probe.wasm, PluginKind::Workload)
+                .map_err(|e| e.to_string())
+                .and_then(|p| {
+                    p.plugin()
+                        .health(&probe.context, &observed)
+                        .map_err(|e| e.to_string())
+                })
+        })
+        .await;
+        let (state, message) = match report {
+            Ok(Ok(report)) => (report.state, report.message),
+            Ok(Err(error)) => (
+                HealthState::Unknown,
+                format!("health check failed: {error}"),
+            ),
+            Err(error) => (
+                HealthState::Unknown,
+                format!("health check failed: {error}"),
+            ),
+        };
+        workload.health = Some(format!("{state:?}"));
+        workload.message = (!message.is_empty()).then(|| message.clone());
+        if state != HealthState::Unknown {
+            judged += 1;
+        }
+        if state != HealthState::Healthy {
+            unhealthy.push(format!(
+                "{}: {state:?}{}",
+                component.component_name,
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({message})")
+                }
+            ));
+        }
+    }
+    if judged == 0 && unhealthy.is_empty() {
+        return (None, "no workload plugin reports health".to_string());
+    }
+    if unhealthy.is_empty() {
+        (Some(true), "all workloads are healthy".to_string())
+    } else if judged == 0 {
+        (None, unhealthy.join("; "))
+    } else {
+        (Some(false), unhealthy.join("; "))
+    }
+}
+
+async fn warn(ctx: &Ctx, app: &ApplicationConfiguration, reason: &str, action: &str, note: String) {
+    tracing::warn!(app = %app.name_any(), namespace = ?app.namespace(), reason, "{note}");
+    let event = Event {
+        type_: EventType::Warning,
+        reason: reason.to_string(),
+        note: Some(truncate(note, 1000)),
+        action: action.to_string(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &app.object_ref(&())).await {
+        tracing::warn!(%error, "cannot publish event");
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+/// Write the status with server-side apply, unless nothing but condition
+/// timestamps would change.
+async fn write_status(
+    ctx: &Ctx,
+    app: &ApplicationConfiguration,
+    namespace: &str,
+    previous: &ApplicationConfigurationStatus,
+    status: &ApplicationConfigurationStatus,
+) -> Result<(), ReconcileError> {
+    if app.status.is_some() && comparable(previous) == comparable(status) {
+        return Ok(());
+    }
+    let api: Api<ApplicationConfiguration> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = json!({
+        "apiVersion": API_VERSION,
+        "kind": "ApplicationConfiguration",
+        "status": status,
+    });
+    api.patch_status(
+        &app.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(ReconcileError::Status)?;
+    Ok(())
+}
+
+fn comparable(status: &ApplicationConfigurationStatus) -> Value {
+    let mut v = serde_json::to_value(status).unwrap_or(Value::Null);
+    if let Some(conditions) = v.get_mut("conditions").and_then(Value::as_array_mut) {
+        for c in conditions {
+            if let Some(c) = c.as_object_mut() {
+                c.remove("lastTransitionTime");
+            }
+        }
+    }
+    v
+}
