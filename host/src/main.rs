@@ -1,6 +1,8 @@
 //! The `oam-wasm` binary: parse the command line, start logging, hand over to
 //! the library.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -12,6 +14,7 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = oam_wasm::cli::Cli::parse();
     let stdout = std::io::stdout();

@@ -1,0 +1,465 @@
+//! End to end: the `oam-wasm run` binary against the in-process API server
+//! double (`tests/apiserver`), driven through the Kubernetes API as a user
+//! would drive a cluster.
+//!
+//! Each test starts its own API server and host process. Tests wait on
+//! conditions (polling the API with a deadline), never on fixed sleeps.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod env;
+
+use env::{Env, stamp_wasm, testing_wasm};
+use serde_json::{Value, json};
+
+const WORDPRESS_COMPONENT: &str = include_str!("../../../examples/wordpress/component.yaml");
+const WORDPRESS_APP: &str = include_str!("../../../examples/wordpress/appconfig.yaml");
+
+fn replicas(deployment: &Value) -> Option<i64> {
+    deployment.pointer("/spec/replicas").and_then(Value::as_i64)
+}
+
+fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
+    object
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+fn condition_is(object: &Value, type_: &str, status: &str) -> bool {
+    condition(object, type_).is_some_and(|c| c["status"] == status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_app_is_applied_then_follows_its_spec() {
+    let env = Env::start().await;
+    env.apply(WORDPRESS_COMPONENT).await;
+    env.apply(WORDPRESS_APP).await;
+
+    let deployment = env
+        .wait_for("Deployment blog with 2 replicas", || async {
+            env.get("apps/v1", "Deployment", "default", "blog")
+                .await
+                .filter(|d| replicas(d) == Some(2))
+        })
+        .await;
+    assert_eq!(
+        deployment.pointer("/metadata/ownerReferences/0/kind"),
+        Some(&json!("ApplicationConfiguration"))
+    );
+    env.wait_for("Service blog", || async {
+        env.get("v1", "Service", "default", "blog").await
+    })
+    .await;
+    env.wait_for("Ingress blog-ingress", || async {
+        env.get("networking.k8s.io/v1", "Ingress", "default", "blog-ingress")
+            .await
+    })
+    .await;
+    let app = env
+        .wait_for("AppConfig Synced", || async {
+            env.get(
+                "core.oam.dev/v1alpha2",
+                "ApplicationConfiguration",
+                "default",
+                "wordpress-app",
+            )
+            .await
+            .filter(|a| condition_is(a, "Synced", "True"))
+        })
+        .await;
+    assert_eq!(
+        app.pointer("/status/observedGeneration"),
+        app.pointer("/metadata/generation")
+    );
+    let inventory = app.pointer("/status/appliedResources").unwrap();
+    assert!(
+        inventory
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["kind"] == "Deployment" && r["name"] == "blog" && r["uid"].is_string()),
+        "{inventory}"
+    );
+    assert_eq!(
+        app.pointer("/status/workloads/0/componentName"),
+        Some(&json!("wordpress"))
+    );
+
+    // replicaCount 2 → 3: the Deployment follows.
+    env.apply(&WORDPRESS_APP.replace("replicaCount: 2", "replicaCount: 3"))
+        .await;
+    env.wait_for("Deployment blog with 3 replicas", || async {
+        env.get("apps/v1", "Deployment", "default", "blog")
+            .await
+            .filter(|d| replicas(d) == Some(3))
+    })
+    .await;
+
+    // Remove the ingress trait: its Ingress is deleted, the rest stays.
+    let without_ingress = remove_trait(WORDPRESS_APP, "IngressTrait");
+    env.apply(&without_ingress).await;
+    env.wait_for("Ingress blog-ingress deleted", || async {
+        env.get("networking.k8s.io/v1", "Ingress", "default", "blog-ingress")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(env.get("v1", "Service", "default", "blog").await.is_some());
+    env.assert_host_alive();
+}
+
+/// The app's YAML without the trait of `kind`.
+fn remove_trait(app: &str, kind: &str) -> String {
+    let mut value: Value = serde_yaml_ng::from_str(app).unwrap();
+    for component in value["spec"]["components"].as_array_mut().unwrap() {
+        if let Some(traits) = component["traits"].as_array_mut() {
+            traits.retain(|t| t["trait"]["kind"] != kind);
+        }
+    }
+    serde_json::to_string(&value).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_edit_of_a_managed_field_is_corrected() {
+    let env = Env::start().await;
+    env.apply(WORDPRESS_COMPONENT).await;
+    env.apply(WORDPRESS_APP).await;
+    env.wait_for("Deployment blog with 2 replicas", || async {
+        env.get("apps/v1", "Deployment", "default", "blog")
+            .await
+            .filter(|d| replicas(d) == Some(2))
+    })
+    .await;
+    env.merge_patch(
+        "apps/v1",
+        "Deployment",
+        "default",
+        "blog",
+        json!({"spec": {"replicas": 7}}),
+    )
+    .await;
+    env.wait_for("Deployment blog back to 2 replicas", || async {
+        env.get("apps/v1", "Deployment", "default", "blog")
+            .await
+            .filter(|d| replicas(d) == Some(2))
+    })
+    .await;
+}
+
+const TWO_COMPONENTS: &str = r#"
+apiVersion: core.oam.dev/v1alpha2
+kind: Component
+metadata: {name: web, namespace: default}
+spec:
+  workload:
+    apiVersion: core.oam.dev/v1alpha2
+    kind: ContainerizedWorkload
+    metadata: {name: web}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27
+---
+apiVersion: core.oam.dev/v1alpha2
+kind: Component
+metadata: {name: worker, namespace: default}
+spec:
+  workload:
+    apiVersion: core.oam.dev/v1alpha2
+    kind: ContainerizedWorkload
+    metadata: {name: worker}
+    spec:
+      containers:
+        - name: worker
+          image: busybox:1.36
+"#;
+
+fn two_component_app(components: &[&str]) -> String {
+    let entries: Vec<Value> = components
+        .iter()
+        .map(|c| json!({"componentName": c}))
+        .collect();
+    json!({
+        "apiVersion": "core.oam.dev/v1alpha2",
+        "kind": "ApplicationConfiguration",
+        "metadata": {"name": "pair", "namespace": "default"},
+        "spec": {"components": entries},
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_component_deletes_its_workload_and_deleting_the_app_deletes_all() {
+    let env = Env::start().await;
+    env.apply(TWO_COMPONENTS).await;
+    env.apply(&two_component_app(&["web", "worker"])).await;
+    for name in ["web", "worker"] {
+        env.wait_for(&format!("Deployment {name}"), || async {
+            env.get("apps/v1", "Deployment", "default", name).await
+        })
+        .await;
+    }
+    env.apply(&two_component_app(&["web"])).await;
+    env.wait_for("Deployment worker deleted", || async {
+        env.get("apps/v1", "Deployment", "default", "worker")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        env.get("apps/v1", "Deployment", "default", "web")
+            .await
+            .is_some()
+    );
+
+    env.delete(
+        "core.oam.dev/v1alpha2",
+        "ApplicationConfiguration",
+        "default",
+        "pair",
+    )
+    .await;
+    env.wait_for("Deployment web garbage-collected", || async {
+        env.get("apps/v1", "Deployment", "default", "web")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    env.wait_for("AppConfig gone", || async {
+        env.get(
+            "core.oam.dev/v1alpha2",
+            "ApplicationConfiguration",
+            "default",
+            "pair",
+        )
+        .await
+        .is_none()
+        .then_some(())
+    })
+    .await;
+}
+
+/// A TraitDefinition for `kind` in group `test.oam.dev` whose plugin is the
+/// ConfigMap `oam-system/<configmap>`, optionally pinned.
+fn configmap_trait_definition(kind: &str, configmap: &str, sha256: Option<&str>) -> String {
+    let plural = format!("{}s", kind.to_lowercase());
+    let mut wasm = json!({"configMapRef": {"namespace": "oam-system", "name": configmap, "key": "plugin.wasm"}});
+    if let Some(pin) = sha256 {
+        wasm["sha256"] = json!(pin);
+    }
+    json!({
+        "apiVersion": "core.oam.dev/v1alpha2",
+        "kind": "TraitDefinition",
+        "metadata": {"name": format!("{plural}.test.oam.dev")},
+        "spec": {
+            "definitionRef": {"name": format!("{plural}.test.oam.dev")},
+            "extension": {"wasm": wasm},
+        },
+    })
+    .to_string()
+}
+
+fn app_with_trait(name: &str, component: &str, trait_kind: &str) -> String {
+    json!({
+        "apiVersion": "core.oam.dev/v1alpha2",
+        "kind": "ApplicationConfiguration",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"components": [{
+            "componentName": component,
+            "traits": [{"trait": {
+                "apiVersion": "test.oam.dev/v1",
+                "kind": trait_kind,
+                "metadata": {"name": format!("{name}-{}", trait_kind.to_lowercase())},
+                "spec": {},
+            }}],
+        }]},
+    })
+    .to_string()
+}
+
+fn stamp_of(deployment: &Value) -> Option<&str> {
+    deployment
+        .pointer("/metadata/annotations/oam.test~1stamp")
+        .and_then(Value::as_str)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_plugin_version_in_a_configmap_is_served_and_a_broken_one_is_refused() {
+    let env = Env::start().await;
+    env.create_namespace("oam-system").await;
+    let v1 = stamp_wasm(1);
+    let v2 = stamp_wasm(2);
+    env.put_configmap("oam-system", "stamp", &v1).await;
+    env.apply(&configmap_trait_definition("StampTrait", "stamp", None))
+        .await;
+    env.apply(TWO_COMPONENTS).await;
+    env.apply(&app_with_trait("stamped", "web", "StampTrait"))
+        .await;
+    env.wait_for("Deployment web stamped 1.0.0", || async {
+        env.get("apps/v1", "Deployment", "default", "web")
+            .await
+            .filter(|d| stamp_of(d) == Some("1.0.0"))
+    })
+    .await;
+
+    // A new version: every app using it is re-rendered, no restart.
+    env.put_configmap("oam-system", "stamp", &v2).await;
+    env.wait_for("Deployment web stamped 2.0.0", || async {
+        env.get("apps/v1", "Deployment", "default", "web")
+            .await
+            .filter(|d| stamp_of(d) == Some("2.0.0"))
+    })
+    .await;
+    let definition = env
+        .wait_for("TraitDefinition Ready with 2.0.0", || async {
+            env.get_cluster("core.oam.dev/v1alpha2", "TraitDefinition", "stamptraits.test.oam.dev")
+                .await
+                .filter(|d| {
+                    condition_is(d, "Ready", "True")
+                        && d.pointer("/status/plugin/version") == Some(&json!("2.0.0"))
+                })
+        })
+        .await;
+    assert_eq!(
+        definition.pointer("/status/plugin/sha256"),
+        Some(&json!(oam_wasm::engine::sha256_hex(&v2)))
+    );
+
+    // Corrupt bytes: refused, the Definition says why, 2.0.0 keeps serving.
+    env.put_configmap("oam-system", "stamp", b"\0asm garbage").await;
+    let definition = env
+        .wait_for("TraitDefinition not Ready", || async {
+            env.get_cluster("core.oam.dev/v1alpha2", "TraitDefinition", "stamptraits.test.oam.dev")
+                .await
+                .filter(|d| condition_is(d, "Ready", "False"))
+        })
+        .await;
+    let message = condition(&definition, "Ready").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("spec.extension.wasm"), "{message}");
+    assert!(message.contains("keeps serving"), "{message}");
+    assert_eq!(
+        definition.pointer("/status/plugin/version"),
+        Some(&json!("2.0.0"))
+    );
+    // A change to the app is still rendered, with the last good version.
+    env.merge_patch(
+        "core.oam.dev/v1alpha2",
+        "ApplicationConfiguration",
+        "default",
+        "stamped",
+        json!({"metadata": {"labels": {"touched": "yes"}}}),
+    )
+    .await;
+    env.wait_for("Deployment web labelled, still 2.0.0", || async {
+        env.get("apps/v1", "Deployment", "default", "web")
+            .await
+            .filter(|d| {
+                d.pointer("/metadata/labels/touched") == Some(&json!("yes"))
+                    && stamp_of(d) == Some("2.0.0")
+            })
+    })
+    .await;
+
+    // Pinned to 2.0.0's digest, a ConfigMap holding 1.0.0 is refused.
+    env.put_configmap("oam-system", "stamp", &v2).await;
+    env.apply(&configmap_trait_definition(
+        "StampTrait",
+        "stamp",
+        Some(&oam_wasm::engine::sha256_hex(&v2)),
+    ))
+    .await;
+    env.wait_for("TraitDefinition Ready again", || async {
+        env.get_cluster("core.oam.dev/v1alpha2", "TraitDefinition", "stamptraits.test.oam.dev")
+            .await
+            .filter(|d| condition_is(d, "Ready", "True"))
+    })
+    .await;
+    env.put_configmap("oam-system", "stamp", &v1).await;
+    let definition = env
+        .wait_for("TraitDefinition refuses the wrong digest", || async {
+            env.get_cluster("core.oam.dev/v1alpha2", "TraitDefinition", "stamptraits.test.oam.dev")
+                .await
+                .filter(|d| condition_is(d, "Ready", "False"))
+        })
+        .await;
+    let message = condition(&definition, "Ready").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("sha256 mismatch"), "{message}");
+    let deployment = env
+        .get("apps/v1", "Deployment", "default", "web")
+        .await
+        .unwrap();
+    assert_eq!(stamp_of(&deployment), Some("2.0.0"));
+    env.assert_host_alive();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trapping_plugin_fails_its_app_only() {
+    let env = Env::start().await;
+    env.create_namespace("oam-system").await;
+    env.put_configmap("oam-system", "trap", &testing_wasm("hostile-trap"))
+        .await;
+    env.apply(&configmap_trait_definition("TrapTrait", "trap", None))
+        .await;
+    env.apply(TWO_COMPONENTS).await;
+    env.apply(&app_with_trait("victim", "web", "TrapTrait")).await;
+    env.apply(&two_component_app(&["worker"])).await;
+
+    let victim = env
+        .wait_for("AppConfig victim not Synced", || async {
+            env.get(
+                "core.oam.dev/v1alpha2",
+                "ApplicationConfiguration",
+                "default",
+                "victim",
+            )
+            .await
+            .filter(|a| condition_is(a, "Synced", "False"))
+        })
+        .await;
+    let synced = condition(&victim, "Synced").unwrap();
+    assert_eq!(synced["reason"], "PluginFailed", "{synced}");
+    let message = synced["message"].as_str().unwrap();
+    assert!(message.contains("hostile-trap"), "{message}");
+    assert!(message.contains("traits[0]"), "{message}");
+    // An Event on the AppConfig says the same.
+    env.wait_for("Warning Event on victim", || async {
+        env.events_for("default", "victim")
+            .await
+            .into_iter()
+            .find(|e| e["type"] == "Warning" && e["reason"] == "PluginFailed")
+    })
+    .await;
+    // Nothing of the victim was applied; the other app is untouched.
+    assert!(
+        env.get("apps/v1", "Deployment", "default", "web")
+            .await
+            .is_none()
+    );
+    env.wait_for("the other app's Deployment", || async {
+        env.get("apps/v1", "Deployment", "default", "worker").await
+    })
+    .await;
+    env.wait_for("the other app Synced", || async {
+        env.get(
+            "core.oam.dev/v1alpha2",
+            "ApplicationConfiguration",
+            "default",
+            "pair",
+        )
+        .await
+        .filter(|a| condition_is(a, "Synced", "True"))
+    })
+    .await;
+    env.assert_host_alive();
+}
