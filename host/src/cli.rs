@@ -114,6 +114,8 @@ pub enum PluginCommand {
         #[arg(long, default_value = "plugin.wasm")]
         key: String,
     },
+    /// Write a new plugin project (`rust`) that builds and answers `plugin call`.
+    New(crate::scaffold::NewArgs),
 }
 
 /// Run a parsed command, writing to `out`.
@@ -391,6 +393,7 @@ fn read_object(path: &Path) -> Result<Value> {
 
 fn plugin(cmd: PluginCommand, out: &mut dyn std::io::Write) -> Result<()> {
     match cmd {
+        PluginCommand::New(args) => crate::scaffold::run(&args, out)?,
         PluginCommand::Describe { plugin } => {
             let registry = Registry::new(Engine::with_defaults()?);
             let loaded = load_plugin(&registry, &plugin)?;

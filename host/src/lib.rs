@@ -12,6 +12,7 @@ pub mod engine;
 pub mod fieldpath;
 pub mod registry;
 pub mod render;
+pub mod scaffold;
 
 /// The built-in plugins, compiled from `plugins/builtins/` by `build.rs`.
 pub mod builtins {
