@@ -54,6 +54,10 @@ pub struct RunArgs {
     /// in-cluster service account).
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
+    /// Reconcile the ApplicationConfigurations of this namespace only
+    /// (default: every namespace).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
     /// A namespace whose ConfigMaps may hold plugins (repeatable; default:
     /// every namespace).
     #[arg(long = "plugin-namespace")]
@@ -154,6 +158,7 @@ fn run_controller(args: RunArgs) -> Result<()> {
         let client = kube::Client::try_from(config)?;
         let engine = Engine::with_defaults()?;
         let config = crate::controller::Config {
+            namespace: args.namespace,
             plugin_namespaces: args.plugin_namespaces,
             concurrency: args.concurrency,
             instance: std::env::var("POD_NAME").ok(),

@@ -53,6 +53,9 @@ use reconcile::Ctx;
 /// How the controller runs.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The one namespace whose AppConfigs and Components are reconciled;
+    /// `None`: every namespace.
+    pub namespace: Option<String>,
     /// Namespaces whose ConfigMaps may hold plugins; empty: every namespace.
     pub plugin_namespaces: Vec<String>,
     /// How many AppConfigs are reconciled at once.
@@ -64,6 +67,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
+            namespace: None,
             plugin_namespaces: Vec::new(),
             concurrency: 8,
             instance: None,
@@ -188,7 +192,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
     );
     spawn_input(
         &inputs,
-        Api::<Component>::all(client.clone()),
+        scoped::<Component>(&client, &config.namespace),
         components_writer,
         |inputs, component: &Component| inputs.component_changed(component),
     );
@@ -220,7 +224,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
     });
 
     let app_stream = watcher::watcher(
-        Api::<ApplicationConfiguration>::all(client.clone()),
+        scoped::<ApplicationConfiguration>(&client, &config.namespace),
         watcher::Config::default(),
     )
     .default_backoff()
@@ -239,7 +243,10 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
                 continue;
             }
         };
-        let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
+        let api = match &config.namespace {
+            Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource),
+            None => Api::<DynamicObject>::all_with(client.clone(), &resource),
+        };
         let stream = watcher::watcher(api, watcher::Config::default().labels(LABEL_APP))
             .default_backoff()
             .touched_objects()
@@ -259,6 +266,17 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         .await;
     tracing::info!("controller stopped");
     Ok(())
+}
+
+/// An API over one namespace, or all of them.
+fn scoped<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
 }
 
 /// Watch `api` into `writer` and call `changed` on every object applied or

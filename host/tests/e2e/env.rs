@@ -1,5 +1,10 @@
-//! One test's world: an API server double with the OAM CRDs installed, a
-//! client for the test, and the `oam-wasm run` process under test.
+//! One test's world: a cluster with the OAM CRDs installed, a namespace of
+//! the test's own, a client, and the `oam-wasm run` process under test.
+//!
+//! The cluster is the in-process API server double, unless `OAM_E2E_REAL=1`
+//! is set: then it is whatever `KUBECONFIG` points to (the real-cluster
+//! suite: the same scenarios, each in its own namespace, with a host scoped
+//! to that namespace). CI never sets it.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -7,11 +12,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{self, Scope};
-use kube::Client;
 use oam_apiserver_double::ApiServer;
 use oam_wasm::api::split_api_version;
 use serde_json::{Value, json};
@@ -21,18 +27,40 @@ use serde_json::{Value, json};
 const DEADLINE: Duration = Duration::from_secs(60);
 
 pub struct Env {
-    server: ApiServer,
+    /// `None` on a real cluster.
+    server: Option<ApiServer>,
     client: Client,
     host: Child,
     log: PathBuf,
+    /// The test's namespace: every namespaced object goes here.
+    pub ns: String,
+}
+
+/// Whether the suite runs against the real cluster `KUBECONFIG` names.
+fn real_cluster() -> Option<PathBuf> {
+    let selected = std::env::var("OAM_E2E_REAL").is_ok_and(|v| v == "1");
+    match (selected, std::env::var_os("KUBECONFIG")) {
+        (true, Some(path)) => Some(PathBuf::from(path)),
+        (true, None) => panic!("OAM_E2E_REAL=1 needs KUBECONFIG"),
+        (false, _) => None,
+    }
 }
 
 impl Drop for Env {
     fn drop(&mut self) {
         let _ = self.host.kill();
         let _ = self.host.wait();
+        if self.server.is_none() {
+            let _ = Command::new("kubectl")
+                .args(["delete", "namespace", &self.ns, "--wait=false"])
+                .status();
+        }
         if std::thread::panicking() {
-            eprintln!("--- host log ({}) ---\n{}", self.log.display(), self.log_tail());
+            eprintln!(
+                "--- host log ({}) ---\n{}",
+                self.log.display(),
+                self.log_tail()
+            );
         }
     }
 }
@@ -68,11 +96,26 @@ pub fn stamp_wasm(n: u32) -> Vec<u8> {
 impl Env {
     /// Start the API server double, install the OAM CRDs, start the host.
     pub async fn start() -> Env {
-        let server = ApiServer::start();
         let dir = scratch_dir();
-        let kubeconfig = server.write_kubeconfig(&dir);
-        let config = kube::Config::new(server.url().parse().unwrap());
-        let client = Client::try_from(config).unwrap();
+        let ns = format!(
+            "e2e-{}-{}",
+            std::process::id(),
+            dir.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .rsplit('-')
+                .next()
+                .unwrap()
+        );
+        let (server, kubeconfig, client) = match real_cluster() {
+            Some(kubeconfig) => (None, kubeconfig, Client::try_default().await.unwrap()),
+            None => {
+                let server = ApiServer::start();
+                let kubeconfig = server.write_kubeconfig(&dir);
+                let config = kube::Config::new(server.url().parse().unwrap());
+                (Some(server), kubeconfig, Client::try_from(config).unwrap())
+            }
+        };
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
         let mut files: Vec<_> = std::fs::read_dir(repo_root().join("crds"))
             .unwrap()
@@ -82,13 +125,33 @@ impl Env {
         for file in files {
             let crd: CustomResourceDefinition =
                 serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-            crds.create(&PostParams::default(), &crd).await.unwrap();
+            crds.patch(
+                &crd.metadata.name.clone().unwrap(),
+                &PatchParams::apply("e2e-user").force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .unwrap();
         }
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+            )
+            .await
+            .unwrap();
         let log = dir.join("host.log");
-        let host = Command::new(env!("CARGO_BIN_EXE_oam-wasm"))
-            .arg("run")
+        let mut host = Command::new(env!("CARGO_BIN_EXE_oam-wasm"));
+        host.arg("run")
             .arg("--kubeconfig")
             .arg(&kubeconfig)
+            .args(["--plugin-namespace", &ns]);
+        if server.is_none() {
+            // Other tests, and other users, share a real cluster.
+            host.args(["--namespace", &ns]);
+        }
+        let host = host
             .env("RUST_LOG", "info,oam_wasm=debug")
             .env_remove("KUBECONFIG")
             .stdin(Stdio::null())
@@ -101,6 +164,7 @@ impl Env {
             client,
             host,
             log,
+            ns,
         }
     }
 
@@ -120,7 +184,12 @@ impl Env {
         assert!(alive, "the host exited:\n{}", self.log_tail());
     }
 
-    async fn api(&self, api_version: &str, kind: &str, namespace: Option<&str>) -> Api<DynamicObject> {
+    async fn api(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Api<DynamicObject> {
         let (group, version) = split_api_version(api_version);
         let gvk = GroupVersionKind::gvk(group, version, kind);
         let (resource, caps) = discovery::pinned_kind(&self.client, &gvk)
@@ -142,13 +211,16 @@ impl Env {
             if value.is_null() {
                 continue;
             }
-            let api_version = value["apiVersion"].as_str().unwrap();
-            let kind = value["kind"].as_str().unwrap();
-            let name = value["metadata"]["name"].as_str().unwrap();
-            let namespace = value["metadata"]["namespace"].as_str().unwrap_or("default");
-            let api = self.api(api_version, kind, Some(namespace)).await;
+            let api_version = value["apiVersion"].as_str().unwrap().to_string();
+            let kind = value["kind"].as_str().unwrap().to_string();
+            let name = value["metadata"]["name"].as_str().unwrap().to_string();
+            let mut value = value;
+            let api = self.api(&api_version, &kind, Some(&self.ns)).await;
+            if value["metadata"].get("namespace").is_some() {
+                value["metadata"]["namespace"] = json!(self.ns);
+            }
             api.patch(
-                name,
+                &name,
                 &PatchParams::apply("e2e-user").force(),
                 &Patch::Apply(&value),
             )
@@ -158,15 +230,8 @@ impl Env {
     }
 
     /// A merge patch as `kubectl edit` makes it.
-    pub async fn merge_patch(
-        &self,
-        api_version: &str,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-        patch: Value,
-    ) {
-        let api = self.api(api_version, kind, Some(namespace)).await;
+    pub async fn merge_patch(&self, api_version: &str, kind: &str, name: &str, patch: Value) {
+        let api = self.api(api_version, kind, Some(&self.ns)).await;
         let params = PatchParams {
             field_manager: Some("kubectl-edit".into()),
             ..PatchParams::default()
@@ -176,21 +241,15 @@ impl Env {
             .unwrap_or_else(|e| panic!("patch {kind} {name}: {e}"));
     }
 
-    pub async fn delete(&self, api_version: &str, kind: &str, namespace: &str, name: &str) {
-        let api = self.api(api_version, kind, Some(namespace)).await;
+    pub async fn delete(&self, api_version: &str, kind: &str, name: &str) {
+        let api = self.api(api_version, kind, Some(&self.ns)).await;
         api.delete(name, &DeleteParams::default())
             .await
             .unwrap_or_else(|e| panic!("delete {kind} {name}: {e}"));
     }
 
-    pub async fn get(
-        &self,
-        api_version: &str,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Option<Value> {
-        let api = self.api(api_version, kind, Some(namespace)).await;
+    pub async fn get(&self, api_version: &str, kind: &str, name: &str) -> Option<Value> {
+        let api = self.api(api_version, kind, Some(&self.ns)).await;
         let object = api.get_opt(name).await.unwrap()?;
         Some(serde_json::to_value(object).unwrap())
     }
@@ -201,21 +260,16 @@ impl Env {
         Some(serde_json::to_value(object).unwrap())
     }
 
-    pub async fn create_namespace(&self, name: &str) {
-        self.apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}).to_string())
-            .await;
-    }
-
-    /// Create or replace the ConfigMap `namespace/name` holding `wasm` under
-    /// `plugin.wasm`.
-    pub async fn put_configmap(&self, namespace: &str, name: &str, wasm: &[u8]) {
+    /// Create or replace the ConfigMap `name` in the test's namespace,
+    /// holding `wasm` under `plugin.wasm`.
+    pub async fn put_configmap(&self, name: &str, wasm: &[u8]) {
         use base64::Engine as _;
         let data = base64::engine::general_purpose::STANDARD.encode(wasm);
         self.apply(
             &json!({
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
-                "metadata": {"name": name, "namespace": namespace},
+                "metadata": {"name": name, "namespace": self.ns},
                 "binaryData": {"plugin.wasm": data},
             })
             .to_string(),
@@ -223,9 +277,9 @@ impl Env {
         .await;
     }
 
-    /// The events.k8s.io Events about the AppConfig `namespace/name`.
-    pub async fn events_for(&self, namespace: &str, name: &str) -> Vec<Value> {
-        let api = self.api("events.k8s.io/v1", "Event", Some(namespace)).await;
+    /// The events.k8s.io Events about the AppConfig `name`.
+    pub async fn events_for(&self, name: &str) -> Vec<Value> {
+        let api = self.api("events.k8s.io/v1", "Event", Some(&self.ns)).await;
         api.list(&ListParams::default())
             .await
             .unwrap()
@@ -249,14 +303,18 @@ impl Env {
                 return found;
             }
             if start.elapsed() > DEADLINE {
-                panic!("timed out waiting for {what}\n--- host log ---\n{}", self.log_tail());
+                panic!(
+                    "timed out waiting for {what}\n--- host log ---\n{}",
+                    self.log_tail()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
+    /// The API server double (`None` on a real cluster).
     #[allow(dead_code)]
-    pub fn server(&self) -> &ApiServer {
-        &self.server
+    pub fn server(&self) -> Option<&ApiServer> {
+        self.server.as_ref()
     }
 }

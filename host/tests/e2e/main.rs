@@ -39,7 +39,7 @@ async fn example_app_is_applied_then_follows_its_spec() {
 
     let deployment = env
         .wait_for("Deployment blog with 2 replicas", || async {
-            env.get("apps/v1", "Deployment", "default", "blog")
+            env.get("apps/v1", "Deployment", "blog")
                 .await
                 .filter(|d| replicas(d) == Some(2))
         })
@@ -49,11 +49,11 @@ async fn example_app_is_applied_then_follows_its_spec() {
         Some(&json!("ApplicationConfiguration"))
     );
     env.wait_for("Service blog", || async {
-        env.get("v1", "Service", "default", "blog").await
+        env.get("v1", "Service", "blog").await
     })
     .await;
     env.wait_for("Ingress blog-ingress", || async {
-        env.get("networking.k8s.io/v1", "Ingress", "default", "blog-ingress")
+        env.get("networking.k8s.io/v1", "Ingress", "blog-ingress")
             .await
     })
     .await;
@@ -62,7 +62,6 @@ async fn example_app_is_applied_then_follows_its_spec() {
             env.get(
                 "core.oam.dev/v1alpha2",
                 "ApplicationConfiguration",
-                "default",
                 "wordpress-app",
             )
             .await
@@ -91,7 +90,7 @@ async fn example_app_is_applied_then_follows_its_spec() {
     env.apply(&WORDPRESS_APP.replace("replicaCount: 2", "replicaCount: 3"))
         .await;
     env.wait_for("Deployment blog with 3 replicas", || async {
-        env.get("apps/v1", "Deployment", "default", "blog")
+        env.get("apps/v1", "Deployment", "blog")
             .await
             .filter(|d| replicas(d) == Some(3))
     })
@@ -101,13 +100,13 @@ async fn example_app_is_applied_then_follows_its_spec() {
     let without_ingress = remove_trait(WORDPRESS_APP, "IngressTrait");
     env.apply(&without_ingress).await;
     env.wait_for("Ingress blog-ingress deleted", || async {
-        env.get("networking.k8s.io/v1", "Ingress", "default", "blog-ingress")
+        env.get("networking.k8s.io/v1", "Ingress", "blog-ingress")
             .await
             .is_none()
             .then_some(())
     })
     .await;
-    assert!(env.get("v1", "Service", "default", "blog").await.is_some());
+    assert!(env.get("v1", "Service", "blog").await.is_some());
     env.assert_host_alive();
 }
 
@@ -128,7 +127,7 @@ async fn a_hand_edit_of_a_managed_field_is_corrected() {
     env.apply(WORDPRESS_COMPONENT).await;
     env.apply(WORDPRESS_APP).await;
     env.wait_for("Deployment blog with 2 replicas", || async {
-        env.get("apps/v1", "Deployment", "default", "blog")
+        env.get("apps/v1", "Deployment", "blog")
             .await
             .filter(|d| replicas(d) == Some(2))
     })
@@ -136,13 +135,12 @@ async fn a_hand_edit_of_a_managed_field_is_corrected() {
     env.merge_patch(
         "apps/v1",
         "Deployment",
-        "default",
         "blog",
         json!({"spec": {"replicas": 7}}),
     )
     .await;
     env.wait_for("Deployment blog back to 2 replicas", || async {
-        env.get("apps/v1", "Deployment", "default", "blog")
+        env.get("apps/v1", "Deployment", "blog")
             .await
             .filter(|d| replicas(d) == Some(2))
     })
@@ -198,57 +196,49 @@ async fn removing_a_component_deletes_its_workload_and_deleting_the_app_deletes_
     env.apply(&two_component_app(&["web", "worker"])).await;
     for name in ["web", "worker"] {
         env.wait_for(&format!("Deployment {name}"), || async {
-            env.get("apps/v1", "Deployment", "default", name).await
+            env.get("apps/v1", "Deployment", name).await
         })
         .await;
     }
     env.apply(&two_component_app(&["web"])).await;
     env.wait_for("Deployment worker deleted", || async {
-        env.get("apps/v1", "Deployment", "default", "worker")
+        env.get("apps/v1", "Deployment", "worker")
             .await
             .is_none()
             .then_some(())
     })
     .await;
-    assert!(
-        env.get("apps/v1", "Deployment", "default", "web")
-            .await
-            .is_some()
-    );
+    assert!(env.get("apps/v1", "Deployment", "web").await.is_some());
 
-    env.delete(
-        "core.oam.dev/v1alpha2",
-        "ApplicationConfiguration",
-        "default",
-        "pair",
-    )
-    .await;
+    env.delete("core.oam.dev/v1alpha2", "ApplicationConfiguration", "pair")
+        .await;
     env.wait_for("Deployment web garbage-collected", || async {
-        env.get("apps/v1", "Deployment", "default", "web")
+        env.get("apps/v1", "Deployment", "web")
             .await
             .is_none()
             .then_some(())
     })
     .await;
     env.wait_for("AppConfig gone", || async {
-        env.get(
-            "core.oam.dev/v1alpha2",
-            "ApplicationConfiguration",
-            "default",
-            "pair",
-        )
-        .await
-        .is_none()
-        .then_some(())
+        env.get("core.oam.dev/v1alpha2", "ApplicationConfiguration", "pair")
+            .await
+            .is_none()
+            .then_some(())
     })
     .await;
 }
 
 /// A TraitDefinition for `kind` in group `test.oam.dev` whose plugin is the
-/// ConfigMap `oam-system/<configmap>`, optionally pinned.
-fn configmap_trait_definition(kind: &str, configmap: &str, sha256: Option<&str>) -> String {
+/// ConfigMap `<namespace>/<configmap>`, optionally pinned.
+fn configmap_trait_definition(
+    kind: &str,
+    namespace: &str,
+    configmap: &str,
+    sha256: Option<&str>,
+) -> String {
     let plural = format!("{}s", kind.to_lowercase());
-    let mut wasm = json!({"configMapRef": {"namespace": "oam-system", "name": configmap, "key": "plugin.wasm"}});
+    let mut wasm =
+        json!({"configMapRef": {"namespace": namespace, "name": configmap, "key": "plugin.wasm"}});
     if let Some(pin) = sha256 {
         wasm["sha256"] = json!(pin);
     }
@@ -291,38 +281,46 @@ fn stamp_of(deployment: &Value) -> Option<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_plugin_version_in_a_configmap_is_served_and_a_broken_one_is_refused() {
     let env = Env::start().await;
-    env.create_namespace("oam-system").await;
     let v1 = stamp_wasm(1);
     let v2 = stamp_wasm(2);
-    env.put_configmap("oam-system", "stamp", &v1).await;
-    env.apply(&configmap_trait_definition("StampTrait", "stamp", None))
-        .await;
+    env.put_configmap("stamp", &v1).await;
+    env.apply(&configmap_trait_definition(
+        "StampTrait",
+        &env.ns,
+        "stamp",
+        None,
+    ))
+    .await;
     env.apply(TWO_COMPONENTS).await;
     env.apply(&app_with_trait("stamped", "web", "StampTrait"))
         .await;
     env.wait_for("Deployment web stamped 1.0.0", || async {
-        env.get("apps/v1", "Deployment", "default", "web")
+        env.get("apps/v1", "Deployment", "web")
             .await
             .filter(|d| stamp_of(d) == Some("1.0.0"))
     })
     .await;
 
     // A new version: every app using it is re-rendered, no restart.
-    env.put_configmap("oam-system", "stamp", &v2).await;
+    env.put_configmap("stamp", &v2).await;
     env.wait_for("Deployment web stamped 2.0.0", || async {
-        env.get("apps/v1", "Deployment", "default", "web")
+        env.get("apps/v1", "Deployment", "web")
             .await
             .filter(|d| stamp_of(d) == Some("2.0.0"))
     })
     .await;
     let definition = env
         .wait_for("TraitDefinition Ready with 2.0.0", || async {
-            env.get_cluster("core.oam.dev/v1alpha2", "TraitDefinition", "stamptraits.test.oam.dev")
-                .await
-                .filter(|d| {
-                    condition_is(d, "Ready", "True")
-                        && d.pointer("/status/plugin/version") == Some(&json!("2.0.0"))
-                })
+            env.get_cluster(
+                "core.oam.dev/v1alpha2",
+                "TraitDefinition",
+                "stamptraits.test.oam.dev",
+            )
+            .await
+            .filter(|d| {
+                condition_is(d, "Ready", "True")
+                    && d.pointer("/status/plugin/version") == Some(&json!("2.0.0"))
+            })
         })
         .await;
     assert_eq!(
@@ -331,12 +329,16 @@ async fn a_new_plugin_version_in_a_configmap_is_served_and_a_broken_one_is_refus
     );
 
     // Corrupt bytes: refused, the Definition says why, 2.0.0 keeps serving.
-    env.put_configmap("oam-system", "stamp", b"\0asm garbage").await;
+    env.put_configmap("stamp", b"\0asm garbage").await;
     let definition = env
         .wait_for("TraitDefinition not Ready", || async {
-            env.get_cluster("core.oam.dev/v1alpha2", "TraitDefinition", "stamptraits.test.oam.dev")
-                .await
-                .filter(|d| condition_is(d, "Ready", "False"))
+            env.get_cluster(
+                "core.oam.dev/v1alpha2",
+                "TraitDefinition",
+                "stamptraits.test.oam.dev",
+            )
+            .await
+            .filter(|d| condition_is(d, "Ready", "False"))
         })
         .await;
     let message = condition(&definition, "Ready").unwrap()["message"]
@@ -353,41 +355,47 @@ async fn a_new_plugin_version_in_a_configmap_is_served_and_a_broken_one_is_refus
     env.merge_patch(
         "core.oam.dev/v1alpha2",
         "ApplicationConfiguration",
-        "default",
         "stamped",
         json!({"metadata": {"labels": {"touched": "yes"}}}),
     )
     .await;
     env.wait_for("Deployment web labelled, still 2.0.0", || async {
-        env.get("apps/v1", "Deployment", "default", "web")
-            .await
-            .filter(|d| {
-                d.pointer("/metadata/labels/touched") == Some(&json!("yes"))
-                    && stamp_of(d) == Some("2.0.0")
-            })
+        env.get("apps/v1", "Deployment", "web").await.filter(|d| {
+            d.pointer("/metadata/labels/touched") == Some(&json!("yes"))
+                && stamp_of(d) == Some("2.0.0")
+        })
     })
     .await;
 
     // Pinned to 2.0.0's digest, a ConfigMap holding 1.0.0 is refused.
-    env.put_configmap("oam-system", "stamp", &v2).await;
+    env.put_configmap("stamp", &v2).await;
     env.apply(&configmap_trait_definition(
         "StampTrait",
+        &env.ns,
         "stamp",
         Some(&oam_wasm::engine::sha256_hex(&v2)),
     ))
     .await;
     env.wait_for("TraitDefinition Ready again", || async {
-        env.get_cluster("core.oam.dev/v1alpha2", "TraitDefinition", "stamptraits.test.oam.dev")
-            .await
-            .filter(|d| condition_is(d, "Ready", "True"))
+        env.get_cluster(
+            "core.oam.dev/v1alpha2",
+            "TraitDefinition",
+            "stamptraits.test.oam.dev",
+        )
+        .await
+        .filter(|d| condition_is(d, "Ready", "True"))
     })
     .await;
-    env.put_configmap("oam-system", "stamp", &v1).await;
+    env.put_configmap("stamp", &v1).await;
     let definition = env
         .wait_for("TraitDefinition refuses the wrong digest", || async {
-            env.get_cluster("core.oam.dev/v1alpha2", "TraitDefinition", "stamptraits.test.oam.dev")
-                .await
-                .filter(|d| condition_is(d, "Ready", "False"))
+            env.get_cluster(
+                "core.oam.dev/v1alpha2",
+                "TraitDefinition",
+                "stamptraits.test.oam.dev",
+            )
+            .await
+            .filter(|d| condition_is(d, "Ready", "False"))
         })
         .await;
     let message = condition(&definition, "Ready").unwrap()["message"]
@@ -395,10 +403,7 @@ async fn a_new_plugin_version_in_a_configmap_is_served_and_a_broken_one_is_refus
         .unwrap()
         .to_string();
     assert!(message.contains("sha256 mismatch"), "{message}");
-    let deployment = env
-        .get("apps/v1", "Deployment", "default", "web")
-        .await
-        .unwrap();
+    let deployment = env.get("apps/v1", "Deployment", "web").await.unwrap();
     assert_eq!(stamp_of(&deployment), Some("2.0.0"));
     env.assert_host_alive();
 }
@@ -406,13 +411,18 @@ async fn a_new_plugin_version_in_a_configmap_is_served_and_a_broken_one_is_refus
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trapping_plugin_fails_its_app_only() {
     let env = Env::start().await;
-    env.create_namespace("oam-system").await;
-    env.put_configmap("oam-system", "trap", &testing_wasm("hostile-trap"))
+    env.put_configmap("trap", &testing_wasm("hostile-trap"))
         .await;
-    env.apply(&configmap_trait_definition("TrapTrait", "trap", None))
-        .await;
+    env.apply(&configmap_trait_definition(
+        "TrapTrait",
+        &env.ns,
+        "trap",
+        None,
+    ))
+    .await;
     env.apply(TWO_COMPONENTS).await;
-    env.apply(&app_with_trait("victim", "web", "TrapTrait")).await;
+    env.apply(&app_with_trait("victim", "web", "TrapTrait"))
+        .await;
     env.apply(&two_component_app(&["worker"])).await;
 
     let victim = env
@@ -420,7 +430,6 @@ async fn a_trapping_plugin_fails_its_app_only() {
             env.get(
                 "core.oam.dev/v1alpha2",
                 "ApplicationConfiguration",
-                "default",
                 "victim",
             )
             .await
@@ -434,31 +443,22 @@ async fn a_trapping_plugin_fails_its_app_only() {
     assert!(message.contains("traits[0]"), "{message}");
     // An Event on the AppConfig says the same.
     env.wait_for("Warning Event on victim", || async {
-        env.events_for("default", "victim")
+        env.events_for("victim")
             .await
             .into_iter()
             .find(|e| e["type"] == "Warning" && e["reason"] == "PluginFailed")
     })
     .await;
     // Nothing of the victim was applied; the other app is untouched.
-    assert!(
-        env.get("apps/v1", "Deployment", "default", "web")
-            .await
-            .is_none()
-    );
+    assert!(env.get("apps/v1", "Deployment", "web").await.is_none());
     env.wait_for("the other app's Deployment", || async {
-        env.get("apps/v1", "Deployment", "default", "worker").await
+        env.get("apps/v1", "Deployment", "worker").await
     })
     .await;
     env.wait_for("the other app Synced", || async {
-        env.get(
-            "core.oam.dev/v1alpha2",
-            "ApplicationConfiguration",
-            "default",
-            "pair",
-        )
-        .await
-        .filter(|a| condition_is(a, "Synced", "True"))
+        env.get("core.oam.dev/v1alpha2", "ApplicationConfiguration", "pair")
+            .await
+            .filter(|a| condition_is(a, "Synced", "True"))
     })
     .await;
     env.assert_host_alive();
