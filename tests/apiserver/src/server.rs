@@ -493,11 +493,12 @@ async fn dispatch(
                 namespace: ns,
                 manager,
             };
-            let existed = shared.with_state(|s| {
-                s.get(def, if def.namespaced { ns } else { None }, &name)
-                    .is_some()
-            });
-            let v = shared.with_state(|s| s.write(&ctx, &name, t.status, op))?;
+            let (existed, v) = shared.with_state(|s| {
+                let existed = s
+                    .get(def, if def.namespaced { ns } else { None }, &name)
+                    .is_some();
+                s.write(&ctx, &name, t.status, op).map(|v| (existed, v))
+            })?;
             Ok(json_response(if existed { 200 } else { 201 }, &v))
         }
         "delete" => {

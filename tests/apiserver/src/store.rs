@@ -463,6 +463,7 @@ impl State {
         if !obj.is_object() {
             return Err(ApiError::bad_request("the body must be a JSON object"));
         }
+        check_type(def, &obj, false)?;
         let body_ns = meta(&obj, "namespace").filter(|n| !n.is_empty());
         let ns = if def.namespaced {
             let Some(ns) = ctx.namespace.map(str::to_string).or(body_ns.clone()) else {
@@ -573,6 +574,10 @@ impl State {
             .entry(def.storage_key())
             .or_default()
             .insert((ns.unwrap_or_default(), name), obj.clone());
+        if !owner_uids(&obj).is_empty() {
+            // Like the real collector, a dependent whose owners do not exist goes away.
+            self.gc_pending = true;
+        }
         self.emit(def.storage_key(), "ADDED", None, obj.clone());
         Ok(obj)
     }
@@ -645,6 +650,7 @@ impl State {
         let Some(old) = self.get(def, ns, name).cloned() else {
             return match op {
                 WriteOp::Apply { body, force } if !scope_status => {
+                    check_type(def, &body, true)?;
                     let body = self.check_identity(def, ns, name, body)?;
                     let obj = ssa::apply(ssa::ApplyInput {
                         live: None,
@@ -666,6 +672,7 @@ impl State {
         let is_apply = matches!(op, WriteOp::Apply { .. });
         let mut cand = match op {
             WriteOp::Put(body) => {
+                check_type(def, &body, false)?;
                 let body = self.check_identity(def, ns, name, body)?;
                 let mut body = body;
                 match meta(&body, "resourceVersion").filter(|r| !r.is_empty()) {
@@ -699,6 +706,7 @@ impl State {
                 doc
             }
             WriteOp::Apply { body, force } => {
+                check_type(def, &body, true)?;
                 let body = self.check_identity(def, ns, name, body)?;
                 if let Some(rv) = meta(&body, "resourceVersion").filter(|r| !r.is_empty())
                     && Some(&rv) != meta(&old, "resourceVersion").as_ref()
@@ -812,6 +820,7 @@ impl State {
     }
 
     /// The body's name and namespace must agree with the URL.
+    /// (Its `apiVersion`/`kind` are checked by [`check_type`].)
     fn check_identity(
         &self,
         def: &ResourceDef,
@@ -855,6 +864,9 @@ impl State {
             (ns.unwrap_or_default().to_string(), name.to_string()),
             obj.clone(),
         );
+        if owner_uids(&obj) != owner_uids(&old) {
+            self.gc_pending = true;
+        }
         self.emit(def.storage_key(), "MODIFIED", Some(old), obj.clone());
         obj
     }
@@ -1137,6 +1149,38 @@ impl State {
             rv: self.rv,
         })
     }
+}
+
+/// A body naming another kind than the URL is refused, like the real server does;
+/// `required` (server-side apply) also refuses a body without them.
+fn check_type(def: &ResourceDef, body: &Value, required: bool) -> Result<(), ApiError> {
+    let kind = body["kind"].as_str().filter(|k| !k.is_empty());
+    let api_version = body["apiVersion"].as_str().filter(|k| !k.is_empty());
+    if required && (kind.is_none() || api_version.is_none()) {
+        return Err(ApiError::bad_request(format!(
+            "invalid object type: {}, Kind={}",
+            api_version.unwrap_or_default(),
+            kind.unwrap_or_default()
+        )));
+    }
+    if let Some(k) = kind
+        && k != def.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({k}) does not match the expected kind ({})",
+            def.kind
+        )));
+    }
+    if let Some(av) = api_version {
+        let group = crate::resources::split_api_version(av).0;
+        if group != def.group {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({})",
+                def.api_version()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn owner_uids(o: &Value) -> Vec<String> {

@@ -499,6 +499,29 @@ async fn server_side_apply_owns_fields() {
         json!({})
     );
 
+    // Apply needs apiVersion and kind, and they must name this resource.
+    let untyped = json!({"metadata": {"name": "web"}, "spec": {"replicas": 2}});
+    let err = api_err(
+        api.patch("web", &apply("ctl"), &Patch::Apply(&untyped))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 400);
+    let wrong = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web"}});
+    let err = api_err(
+        api.patch("web", &apply("ctl"), &Patch::Apply(&wrong))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 400);
+    // An apply without a field manager is refused.
+    let err = api_err(
+        api.patch("web", &PatchParams::default(), &Patch::Apply(&desired))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 422);
+
     // The same apply again is a no-op.
     let again = api
         .patch("web", &apply("ctl"), &Patch::Apply(&desired))
