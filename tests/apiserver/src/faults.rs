@@ -12,7 +12,8 @@ use std::time::Duration;
 pub struct Match {
     /// "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection".
     pub verb: Option<String>,
-    /// The plural resource name, e.g. "configmaps".
+    /// The plural resource name, e.g. "configmaps" (which also matches its status
+    /// subresource), or "deployments/status" for the status subresource alone.
     pub resource: Option<String>,
 }
 
@@ -38,7 +39,10 @@ impl Match {
 
     fn matches(&self, verb: &str, resource: &str) -> bool {
         self.verb.as_deref().is_none_or(|v| v == verb)
-            && self.resource.as_deref().is_none_or(|r| r == resource)
+            && self
+                .resource
+                .as_deref()
+                .is_none_or(|r| r == resource || resource.strip_suffix("/status") == Some(r))
     }
 }
 
@@ -144,5 +148,22 @@ impl Faults {
     pub fn expire_watches(&self) {
         self.shared.with_state(|s| s.expire_history());
         self.drop_watches();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching_covers_the_status_subresource() {
+        let m = Match::verb("patch").resource("pods");
+        assert!(m.matches("patch", "pods"));
+        assert!(m.matches("patch", "pods/status"));
+        assert!(!m.matches("get", "pods"));
+        let s = Match::any().resource("pods/status");
+        assert!(s.matches("update", "pods/status"));
+        assert!(!s.matches("update", "pods"));
+        assert!(Match::any().matches("watch", "configmaps"));
     }
 }

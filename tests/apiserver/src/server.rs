@@ -335,7 +335,13 @@ async fn resource(
             ));
         }
     };
-    let plural = target.def.plural.clone();
+    // Faults match "deployments" for the resource and its status, "deployments/status"
+    // for the status alone.
+    let plural = if target.status {
+        format!("{}/status", target.def.plural)
+    } else {
+        target.def.plural.clone()
+    };
     let injected = shared.faults().take_fail(verb, &plural);
     if let Some(f) = injected {
         tracing::debug!(verb, resource = %plural, status = f.status, "injected failure");
