@@ -27,9 +27,14 @@
 //!   termination, background garbage collection by ownerReference (see `gc`).
 //!
 //! Approximations worth knowing: list pages after the first reflect the current state,
-//! not a snapshot; `Foreground` deletion behaves as `Background`; `Orphan` strips the
-//! ownerReferences synchronously; field selectors accept any dotted path; `dryRun` is
-//! ignored; a PUT never creates.
+//! not a snapshot; list `resourceVersion`/`resourceVersionMatch` are ignored (lists are
+//! always current); `Foreground` deletion behaves as `Background`; `Orphan` strips the
+//! ownerReferences synchronously; field selectors accept any dotted path; a PUT never
+//! creates; deletion is immediate unless finalizers hold it (no pod grace periods);
+//! there are no built-in controllers besides garbage collection and namespace
+//! cleanup (a Deployment gets no ReplicaSets and no status unless a test writes it);
+//! core `v1` Events and `events.k8s.io/v1` Events are stored separately; `dryRun=All`
+//! runs the write against a copy of the store.
 
 mod faults;
 mod gc;
@@ -69,6 +74,16 @@ impl Shared {
             self.gc_wake.notify_one();
         }
         r
+    }
+
+    /// Runs a write under the store lock; with `dry_run` against a throwaway copy, so
+    /// nothing is stored, no event is sent and no resourceVersion is used up.
+    pub fn mutate<R>(&self, dry_run: bool, f: impl FnOnce(&mut store::State) -> R) -> R {
+        if !dry_run {
+            return self.with_state(f);
+        }
+        let mut scratch = self.with_state(|s| s.scratch_copy());
+        f(&mut scratch)
     }
 
     pub fn faults(&self) -> MutexGuard<'_, faults::FaultQueue> {

@@ -66,6 +66,7 @@ fn merge_key(field: &str) -> Option<&'static str> {
         | "volumeMounts"
         | "imagePullSecrets" => Some("name"),
         "conditions" => Some("type"),
+        "ownerReferences" => Some("uid"),
         _ => None,
     }
 }

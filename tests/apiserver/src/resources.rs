@@ -222,7 +222,7 @@ pub(crate) const VERBS: &[&str] = &[
 
 /// Every served resource, in registration order (the first version of a group is its
 /// preferred version).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Registry {
     defs: Vec<ResourceDef>,
 }

@@ -402,6 +402,8 @@ async fn dispatch(
     let def = &t.def;
     let ns = t.namespace.as_deref();
     let name = t.name.clone().unwrap_or_default();
+    // `dryRun=All`: the write runs against a scratch copy of the store.
+    let dry_run = q.get("dryRun").is_some_and(|d| d == "All");
     match verb {
         "get" => shared.with_state(|s| {
             s.get(def, if def.namespaced { ns } else { None }, &name)
@@ -454,7 +456,7 @@ async fn dispatch(
                 namespace: ns,
                 manager,
             };
-            let v = shared.with_state(|s| s.create(&ctx, body, false))?;
+            let v = shared.mutate(dry_run, |s| s.create(&ctx, body, false))?;
             Ok(json_response(201, &v))
         }
         "update" | "patch" => {
@@ -499,7 +501,7 @@ async fn dispatch(
                 namespace: ns,
                 manager,
             };
-            let (existed, v) = shared.with_state(|s| {
+            let (existed, v) = shared.mutate(dry_run, |s| {
                 let existed = s
                     .get(def, if def.namespaced { ns } else { None }, &name)
                     .is_some();
@@ -510,14 +512,14 @@ async fn dispatch(
         "delete" => {
             let body = body_json(req, false).await?;
             let opts = delete_opts(&q, &body);
-            let v = shared.with_state(|s| s.delete(def, ns, &name, &opts))?;
+            let v = shared.mutate(dry_run, |s| s.delete(def, ns, &name, &opts))?;
             Ok(json_response(200, &v))
         }
         "deletecollection" => {
             let (labels, fields) = selectors(&q)?;
             let body = body_json(req, false).await?;
             let opts = delete_opts(&q, &body);
-            let v = shared.with_state(|s| {
+            let v = shared.mutate(dry_run, |s| {
                 let list = s.list(def, ns, &labels, &fields, None, None)?;
                 let mut items = Vec::new();
                 for o in list["items"].as_array().into_iter().flatten() {

@@ -9,10 +9,12 @@
 //!   are leaves (lists are atomic), except *keyed lists* (see [`list_key`]):
 //!   `containers`, `initContainers`, `ephemeralContainers`, `volumes`, `env`, `ports`,
 //!   `volumeMounts`, `imagePullSecrets` keyed by `name`, and `conditions` keyed by
-//!   `type` — and only when every item carries the key; otherwise the list is atomic. A keyed item contributes `k:{"name":"x"}` → `.` (the item itself) plus its
+//!   `type`, metadata `ownerReferences` keyed by `uid` — and only when every item
+//!   carries the key; otherwise the list is atomic. A keyed item contributes `k:{"name":"x"}` → `.` (the item itself) plus its
 //!   own fields, exactly like the real `f:`/`k:` encoding.
-//! - Tracked metadata: `labels`, `annotations`, `finalizers` (atomic) and
-//!   `ownerReferences` (atomic). Everything else in `metadata` is server-owned.
+//! - Tracked metadata: `labels`, `annotations`, `finalizers` (atomic, where the real
+//!   server treats it as a set) and `ownerReferences` (keyed by `uid`). Everything
+//!   else in `metadata` is server-owned.
 //! - Apply merges the applied object into the live one (maps recursively, keyed lists by
 //!   key, everything else replaced); then fields this manager applied before and no
 //!   longer applies are removed unless another manager owns them.
@@ -69,6 +71,7 @@ fn list_key(field: &str, list: &Value) -> Option<&'static str> {
         | "volumeMounts"
         | "imagePullSecrets" => "name",
         "conditions" => "type",
+        "ownerReferences" => "uid",
         _ => return None,
     };
     let items = list.as_array()?;

@@ -329,6 +329,21 @@ impl State {
         s
     }
 
+    /// A copy for a dry run: same objects and kinds, no history, events go nowhere.
+    pub fn scratch_copy(&self) -> State {
+        let (events, _) = broadcast::channel(1);
+        State {
+            rv: self.rv,
+            uid_seq: self.uid_seq,
+            objects: self.objects.clone(),
+            history: VecDeque::new(),
+            floor: self.floor,
+            events,
+            registry: self.registry.clone(),
+            gc_pending: false,
+        }
+    }
+
     pub fn rv(&self) -> u64 {
         self.rv
     }

@@ -176,6 +176,21 @@ async fn crud_metadata_and_errors() {
         replaced.metadata.resource_version
     );
 
+    // A dry run answers like the real write but stores nothing.
+    let rv_before = server.resource_version();
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let would = api.create(&dry, &cm("dry", json!({}))).await.unwrap();
+    assert_eq!(would.metadata.name.as_deref(), Some("dry"));
+    assert!(
+        server
+            .get("v1", "ConfigMap", Some("default"), "dry")
+            .is_none()
+    );
+    assert_eq!(server.resource_version(), rv_before);
+
     let err = api_err(api.get("zzz").await.unwrap_err());
     assert_eq!((err.code, err.reason.as_str()), (404, "NotFound"));
     assert!(api.get_opt("zzz").await.unwrap().is_none());
