@@ -9,6 +9,7 @@ pub mod cli;
 pub mod contract;
 pub mod controller;
 pub mod engine;
+pub mod fetch;
 pub mod fieldpath;
 pub mod registry;
 pub mod render;

@@ -42,6 +42,8 @@ pub enum RegistryError {
     },
     #[error("cannot read plugin file {path}: {reason}")]
     File { path: String, reason: String },
+    #[error("cannot fetch plugin from {url}: {reason}")]
+    Fetch { url: String, reason: String },
     #[error("sha256 mismatch: the Definition pins {pinned}, the component is {actual}")]
     DigestMismatch { pinned: String, actual: String },
     #[error("cannot load plugin: {0}")]
@@ -180,6 +182,9 @@ pub struct Registry {
     /// ConfigMap changes (the controller's watch calls [`Registry::set_configmap`]).
     configmaps: RwLock<BTreeMap<(String, String), BTreeMap<String, Blob>>>,
     loaded: Mutex<HashMap<CacheKey, Result<Arc<ResolvedPlugin>, RegistryError>>>,
+    /// Components fetched from `url:`, by (url, pinned sha256); only bytes that
+    /// matched their pin are kept, failures are retried on the next resolve.
+    fetched: Mutex<HashMap<(String, String), Blob>>,
 }
 
 impl Registry {
@@ -189,6 +194,7 @@ impl Registry {
             builtins: OnceLock::new(),
             configmaps: RwLock::new(BTreeMap::new()),
             loaded: Mutex::new(HashMap::new()),
+            fetched: Mutex::new(HashMap::new()),
         }
     }
 
@@ -245,7 +251,7 @@ impl Registry {
 
     /// The bytes a declaration names. Built-ins and ConfigMaps are hashed
     /// once; a file is read and hashed on every call, since it may change.
-    fn blob(&self, source: &WasmSource) -> Result<Blob, RegistryError> {
+    fn blob(&self, source: &WasmSource, pin: Option<&str>) -> Result<Blob, RegistryError> {
         match source {
             WasmSource::Builtin(name) => self
                 .builtins
@@ -290,7 +296,37 @@ impl Registry {
                     path: path.display().to_string(),
                     reason: e.to_string(),
                 }),
+            WasmSource::Url(url) => self.fetch(url, pin),
         }
+    }
+
+    /// A `url:` component: fetched once per (url, pin), kept only when its
+    /// digest is the pin (the parser makes `sha256` mandatory with `url`).
+    fn fetch(&self, url: &str, pin: Option<&str>) -> Result<Blob, RegistryError> {
+        let pin = pin.unwrap_or_default().to_ascii_lowercase();
+        let key = (url.to_string(), pin.clone());
+        let lock = || {
+            self.fetched
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        if let Some(blob) = lock().get(&key) {
+            return Ok(blob.clone());
+        }
+        // Not under the lock: a slow server must not hold up other plugins.
+        let bytes = crate::fetch::get(url).map_err(|e| RegistryError::Fetch {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+        let blob = Blob::new(Arc::from(bytes));
+        if blob.digest != pin {
+            return Err(RegistryError::DigestMismatch {
+                pinned: pin,
+                actual: blob.digest,
+            });
+        }
+        lock().insert(key, blob.clone());
+        Ok(blob)
     }
 
     fn load(
@@ -319,7 +355,7 @@ impl PluginResolver for Registry {
         wasm: &WasmExtension,
         expected: PluginKind,
     ) -> Result<Arc<ResolvedPlugin>, RegistryError> {
-        let Blob { bytes, digest } = self.blob(&wasm.source)?;
+        let Blob { bytes, digest } = self.blob(&wasm.source, wasm.sha256.as_deref())?;
         if let Some(pinned) = &wasm.sha256
             && !pinned.eq_ignore_ascii_case(&digest)
         {

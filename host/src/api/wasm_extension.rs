@@ -5,8 +5,8 @@
 //! ```yaml
 //! extension:
 //!   wasm:
-//!     builtin: manualscaler          # or configMapRef: {namespace, name, key}, or path: <file>
-//!     sha256: <64 hex characters>    # optional pin
+//!     builtin: manualscaler          # or configMapRef: {namespace, name, key}, path: <file>, url: https://…
+//!     sha256: <64 hex characters>    # optional pin; required with url
 //!     limits: {timeoutMs: 100, memoryMiB: 32}   # optional
 //! ```
 
@@ -39,6 +39,9 @@ pub enum WasmSource {
     ConfigMap(ConfigMapKeyRef),
     /// A file on the host's filesystem (`path: <file>`).
     Path(PathBuf),
+    /// A component served over https (`url: https://…`), fetched by the registry;
+    /// always pinned by `sha256`. Plain http only to a loopback address.
+    Url(String),
 }
 
 /// A key of a ConfigMap in a given namespace. Definitions are cluster-scoped, so the
@@ -97,7 +100,8 @@ impl WasmExtensionError {
 impl WasmExtension {
     /// Reads the value of `spec.extension.wasm`.
     ///
-    /// Exactly one of `builtin`, `configMapRef`, `path` must be set; `sha256` must be 64
+    /// Exactly one of `builtin`, `configMapRef`, `path`, `url` must be set (`url` with
+    /// `sha256`); `sha256` must be 64
     /// hex characters; limits must be positive integers; any other field is an error.
     /// Errors carry the field path but not the object: see
     /// [`WasmExtensionError::on_object`].
@@ -106,7 +110,7 @@ impl WasmExtension {
         reject_unknown(
             wasm,
             WASM_FIELD,
-            &["builtin", "configMapRef", "path", "sha256", "limits"],
+            &["builtin", "configMapRef", "path", "url", "sha256", "limits"],
         )?;
 
         let mut sources = Vec::new();
@@ -141,18 +145,37 @@ impl WasmExtension {
                 WasmSource::Path(PathBuf::from(non_empty_string(v, &field)?)),
             ));
         }
+        if let Some(v) = wasm.get("url") {
+            let field = format!("{WASM_FIELD}.url");
+            let url = non_empty_string(v, &field)?;
+            if !url_allowed(&url) {
+                return Err(WasmExtensionError::new(
+                    field,
+                    format!(
+                        "must be an https:// URL (http:// only to 127.0.0.1, [::1] or localhost), found {url:?}"
+                    ),
+                ));
+            }
+            if wasm.get("sha256").is_none() {
+                return Err(WasmExtensionError::new(
+                    format!("{WASM_FIELD}.sha256"),
+                    "required with url: a fetched component must be pinned by its digest",
+                ));
+            }
+            sources.push(("url", WasmSource::Url(url)));
+        }
         let mut sources = sources.into_iter();
         let (first_name, source) = sources.next().ok_or_else(|| {
             WasmExtensionError::new(
                 WASM_FIELD,
-                "one of builtin, configMapRef or path is required",
+                "one of builtin, configMapRef, path or url is required",
             )
         })?;
         if let Some((second_name, _)) = sources.next() {
             return Err(WasmExtensionError::new(
                 format!("{WASM_FIELD}.{second_name}"),
                 format!(
-                    "only one of builtin, configMapRef or path may be set, {first_name} is set too"
+                    "only one of builtin, configMapRef, path or url may be set, {first_name} is set too"
                 ),
             ));
         }
@@ -202,6 +225,9 @@ impl WasmExtension {
             }
             WasmSource::Path(path) => {
                 out.insert("path".into(), json!(path.to_string_lossy()));
+            }
+            WasmSource::Url(url) => {
+                out.insert("url".into(), json!(url));
             }
         }
         if let Some(sha256) = &self.sha256 {
@@ -258,6 +284,24 @@ fn reject_unknown(
     }
 }
 
+/// https anywhere; plain http only to loopback, where no one can tamper with it
+/// (the digest pin would catch that anyway, but a fetched plugin is https).
+fn url_allowed(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return url.len() > "https://".len();
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..host_end];
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    matches!(host, "127.0.0.1" | "::1" | "localhost")
+}
+
 fn non_empty_string(value: &Value, field: &str) -> Result<String, WasmExtensionError> {
     match value {
         Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
@@ -311,6 +355,45 @@ mod tests {
             Ok(ok) => panic!("expected an error for {v}, got {ok:?}"),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn a_url_needs_https_and_a_pin() {
+        let pin = "a".repeat(64);
+        let ok = WasmExtension::from_value(
+            &json!({"url": "https://plugins.example.com/labels.wasm", "sha256": pin}),
+        )
+        .unwrap();
+        assert_eq!(
+            ok.source,
+            WasmSource::Url("https://plugins.example.com/labels.wasm".into())
+        );
+        assert_eq!(WasmExtension::from_value(&ok.to_value()).unwrap(), ok);
+        for local in [
+            "http://127.0.0.1:8080/x.wasm",
+            "http://[::1]/x",
+            "http://localhost/x",
+        ] {
+            assert!(
+                WasmExtension::from_value(&json!({"url": local, "sha256": pin})).is_ok(),
+                "{local}"
+            );
+        }
+
+        let e = err(json!({"url": "https://plugins.example.com/labels.wasm"}));
+        assert_eq!(e.field, "spec.extension.wasm.sha256");
+        assert!(e.reason.contains("required with url"), "{}", e.reason);
+        for bad in [
+            "http://plugins.example.com/x.wasm",
+            "http://127.0.0.1.example.com/x",
+            "ftp://x/y",
+            "https://",
+        ] {
+            let e = err(json!({"url": bad, "sha256": pin}));
+            assert_eq!(e.field, "spec.extension.wasm.url", "{bad}");
+        }
+        let e = err(json!({"path": "/p.wasm", "url": "https://x/y", "sha256": pin}));
+        assert!(e.reason.contains("only one of"), "{}", e.reason);
     }
 
     #[test]
