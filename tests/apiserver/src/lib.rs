@@ -34,7 +34,23 @@
 //! there are no built-in controllers besides garbage collection and namespace
 //! cleanup (a Deployment gets no ReplicaSets and no status unless a test writes it);
 //! core `v1` Events and `events.k8s.io/v1` Events are stored separately; `dryRun=All`
-//! runs the write against a copy of the store.
+//! runs the write against a copy of the store; `status` is the only subresource (no
+//! `scale`, `log`, `exec`); kube's client retries 429/503/504 by itself, honouring
+//! `Retry-After`, so use other codes to see an injected failure reach the caller.
+//!
+//! ```no_run
+//! use oam_apiserver_double::{ApiServer, Match};
+//! use serde_json::json;
+//!
+//! let server = ApiServer::start();
+//! // Point kube at it: Config::new(server.url().parse()?), or server.write_kubeconfig(dir).
+//! server
+//!     .create(json!({"apiVersion": "v1", "kind": "ConfigMap",
+//!                    "metadata": {"name": "seed", "namespace": "default"}}))
+//!     .unwrap();
+//! server.faults().fail_next(1, Match::verb("patch").resource("deployments"), 500, None);
+//! assert!(server.get("v1", "ConfigMap", Some("default"), "seed").is_some());
+//! ```
 
 mod faults;
 mod gc;
@@ -212,6 +228,62 @@ impl ApiServer {
         })
     }
 
+    /// Creates `object` as a POST would (manager `apiserver-double`), without a client.
+    /// The error is the `Status` the server would have answered.
+    pub fn create(
+        &self,
+        object: serde_json::Value,
+    ) -> Result<serde_json::Value, serde_json::Value> {
+        let api_version = object["apiVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let kind = object["kind"].as_str().unwrap_or_default().to_string();
+        let namespace = object["metadata"]["namespace"].as_str().map(str::to_string);
+        self.shared.with_state(|s| {
+            let def = s
+                .registry
+                .find_kind(&api_version, &kind)
+                .cloned()
+                .ok_or_else(|| unknown_kind(&api_version, &kind))?;
+            let ctx = store::WriteCtx {
+                def: &def,
+                namespace: namespace.as_deref(),
+                manager: "apiserver-double".into(),
+            };
+            s.create(&ctx, object, false).map_err(|e| e.status())
+        })
+    }
+
+    /// Merge-patches the `status` of an object (through the status subresource when the
+    /// kind has one), as a controller would; e.g. to mark a Deployment available.
+    pub fn patch_status(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        status: serde_json::Value,
+    ) -> Result<serde_json::Value, serde_json::Value> {
+        self.shared.with_state(|s| {
+            let def = s
+                .registry
+                .find_kind(api_version, kind)
+                .cloned()
+                .ok_or_else(|| unknown_kind(api_version, kind))?;
+            let ctx = store::WriteCtx {
+                def: &def,
+                namespace,
+                manager: "apiserver-double".into(),
+            };
+            let op = store::WriteOp::Patch(
+                patch::PatchType::Merge,
+                serde_json::json!({ "status": status }),
+            );
+            s.write(&ctx, name, def.status, op).map_err(|e| e.status())
+        })
+    }
+
     /// Every stored object of a kind, in one namespace or (None) all of them.
     pub fn list(
         &self,
@@ -240,6 +312,15 @@ impl ApiServer {
     pub fn resource_version(&self) -> u64 {
         self.shared.with_state(|s| s.rv())
     }
+}
+
+fn unknown_kind(api_version: &str, kind: &str) -> serde_json::Value {
+    store::ApiError::new(
+        404,
+        "NotFound",
+        format!("the server doesn't have a resource type for {api_version} {kind}"),
+    )
+    .status()
 }
 
 impl Drop for ApiServer {

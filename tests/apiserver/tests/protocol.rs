@@ -240,6 +240,28 @@ async fn generation_tracks_spec_only() {
         .unwrap();
     assert_eq!(status.metadata.generation, Some(2));
     assert_eq!(status.status.unwrap().replicas, Some(3));
+
+    // The test-side helpers write the same way.
+    let ready = server
+        .patch_status(
+            "apps/v1",
+            "Deployment",
+            Some("default"),
+            "web",
+            json!({"readyReplicas": 3}),
+        )
+        .unwrap();
+    assert_eq!(ready["status"]["readyReplicas"], 3);
+    assert_eq!(ready["status"]["replicas"], 3);
+    assert_eq!(ready["metadata"]["generation"], 2);
+    let seeded = server
+        .create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "seed", "namespace": "default"}}))
+        .unwrap();
+    assert_eq!(seeded["metadata"]["generation"], 1);
+    let again = server
+        .create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "seed", "namespace": "default"}}))
+        .unwrap_err();
+    assert_eq!(again["reason"], "AlreadyExists");
 }
 
 #[tokio::test]
