@@ -662,11 +662,24 @@ impl State {
         };
         let now = now();
         let api_version = def.api_version();
+        // The handler validates the body against the URL before it looks anything up.
+        let op = match op {
+            WriteOp::Put(body) => {
+                check_type(def, &body, false)?;
+                WriteOp::Put(self.check_identity(def, ns, name, body)?)
+            }
+            WriteOp::Apply { body, force } => {
+                check_type(def, &body, true)?;
+                WriteOp::Apply {
+                    body: self.check_identity(def, ns, name, body)?,
+                    force,
+                }
+            }
+            patch => patch,
+        };
         let Some(old) = self.get(def, ns, name).cloned() else {
             return match op {
                 WriteOp::Apply { body, force } if !scope_status => {
-                    check_type(def, &body, true)?;
-                    let body = self.check_identity(def, ns, name, body)?;
                     let obj = ssa::apply(ssa::ApplyInput {
                         live: None,
                         applied: &body,
@@ -687,8 +700,6 @@ impl State {
         let is_apply = matches!(op, WriteOp::Apply { .. });
         let mut cand = match op {
             WriteOp::Put(body) => {
-                check_type(def, &body, false)?;
-                let body = self.check_identity(def, ns, name, body)?;
                 let mut body = body;
                 match meta(&body, "resourceVersion").filter(|r| !r.is_empty()) {
                     Some(rv) if Some(&rv) != meta(&old, "resourceVersion").as_ref() => {
@@ -721,8 +732,6 @@ impl State {
                 doc
             }
             WriteOp::Apply { body, force } => {
-                check_type(def, &body, true)?;
-                let body = self.check_identity(def, ns, name, body)?;
                 if let Some(rv) = meta(&body, "resourceVersion").filter(|r| !r.is_empty())
                     && Some(&rv) != meta(&old, "resourceVersion").as_ref()
                 {

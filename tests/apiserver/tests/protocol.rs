@@ -794,3 +794,66 @@ async fn namespace_deletion_and_garbage_collection() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn delete_preconditions_collections_and_bad_requests() {
+    let server = ApiServer::start();
+    let client = client(&server);
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let pp = PostParams::default();
+    let a = api.create(&pp, &cm("a", json!({}))).await.unwrap();
+
+    // The uid precondition the host's prune uses.
+    let wrong = DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: Some("other".into()),
+            resource_version: None,
+        }),
+        ..DeleteParams::background()
+    };
+    let err = api_err(api.delete("a", &wrong).await.unwrap_err());
+    assert_eq!(err.code, 409);
+    let right = DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: a.metadata.uid.clone(),
+            resource_version: None,
+        }),
+        ..DeleteParams::background()
+    };
+    api.delete("a", &right).await.unwrap();
+    let err = api_err(api.delete("a", &right).await.unwrap_err());
+    assert_eq!(err.code, 404);
+
+    // A PUT whose body names another object is a bad request.
+    let b = api.create(&pp, &cm("b", json!({}))).await.unwrap();
+    let err = api_err(api.replace("c", &pp, &b).await.unwrap_err());
+    assert_eq!(err.code, 400);
+
+    // Unknown patch media types are refused.
+    let req = http::Request::patch("/api/v1/namespaces/default/configmaps/b")
+        .header("content-type", "application/json")
+        .body(b"{}".to_vec())
+        .unwrap();
+    let err = api_err(client.request::<ConfigMap>(req).await.unwrap_err());
+    assert_eq!(err.code, 415);
+
+    // deletecollection honours the label selector.
+    for (name, tier) in [("x1", "tmp"), ("x2", "tmp"), ("keep", "prod")] {
+        let mut o = cm(name, json!({}));
+        o.metadata.labels = Some([("tier".to_string(), tier.to_string())].into());
+        api.create(&pp, &o).await.unwrap();
+    }
+    api.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("tier=tmp"),
+    )
+    .await
+    .unwrap();
+    let mut left: Vec<String> = server
+        .list("v1", "ConfigMap", Some("default"))
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["b", "keep"]);
+}
