@@ -179,6 +179,8 @@ pub(crate) struct WatchStart {
 pub(crate) struct State {
     rv: u64,
     uid_seq: u64,
+    /// The uids of every stored object, for ownerReference checks.
+    uids: HashSet<String>,
     objects: HashMap<(String, String), Objects>,
     history: VecDeque<Arc<Event>>,
     /// Watches from a resourceVersion below this get 410 Gone.
@@ -304,6 +306,7 @@ impl State {
         let mut s = State {
             rv: 0,
             uid_seq: 0,
+            uids: HashSet::new(),
             objects: HashMap::new(),
             history: VecDeque::new(),
             floor: 0,
@@ -335,6 +338,7 @@ impl State {
         State {
             rv: self.rv,
             uid_seq: self.uid_seq,
+            uids: self.uids.clone(),
             objects: self.objects.clone(),
             history: VecDeque::new(),
             floor: self.floor,
@@ -589,7 +593,8 @@ impl State {
             .entry(def.storage_key())
             .or_default()
             .insert((ns.unwrap_or_default(), name), obj.clone());
-        if !owner_uids(&obj).is_empty() {
+        self.uids.insert(uid);
+        if self.owners_gone(&obj) {
             // Like the real collector, a dependent whose owners do not exist goes away.
             self.gc_pending = true;
         }
@@ -888,7 +893,7 @@ impl State {
             (ns.unwrap_or_default().to_string(), name.to_string()),
             obj.clone(),
         );
-        if owner_uids(&obj) != owner_uids(&old) {
+        if owner_uids(&obj) != owner_uids(&old) && self.owners_gone(&obj) {
             self.gc_pending = true;
         }
         self.emit(def.storage_key(), "MODIFIED", Some(old), obj.clone());
@@ -902,6 +907,9 @@ impl State {
             .objects
             .get_mut(&key)?
             .remove(&(ns.to_string(), name.to_string()))?;
+        if let Some(uid) = meta(&obj, "uid") {
+            self.uids.remove(&uid);
+        }
         let rv = self.next_rv();
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
         self.emit(key, "DELETED", None, obj.clone());
@@ -918,6 +926,9 @@ impl State {
                 .to_string();
             if let Some(objs) = self.objects.remove(&(group.clone(), plural.clone())) {
                 for (_, mut o) in objs {
+                    if let Some(uid) = meta(&o, "uid") {
+                        self.uids.remove(&uid);
+                    }
                     let rv = self.next_rv();
                     meta_mut(&mut o).insert("resourceVersion".into(), json!(rv.to_string()));
                     self.emit((group.clone(), plural.clone()), "DELETED", None, o);
@@ -1068,20 +1079,19 @@ impl State {
         }
     }
 
+    /// Whether `obj` has ownerReferences and none of its owners exists.
+    fn owners_gone(&self, obj: &Value) -> bool {
+        let owners = owner_uids(obj);
+        !owners.is_empty() && owners.iter().all(|u| !self.uids.contains(u))
+    }
+
     /// One garbage collection pass until nothing changes: dependents whose owners are all
     /// gone are deleted; terminating namespaces that are empty go away. Returns how many
     /// objects it deleted or marked.
     pub fn collect_garbage(&mut self) -> usize {
         let mut total = 0;
         loop {
-            let mut live: HashSet<String> = HashSet::new();
-            for c in self.objects.values() {
-                for o in c.values() {
-                    if let Some(u) = meta(o, "uid") {
-                        live.insert(u);
-                    }
-                }
-            }
+            let live = &self.uids;
             let mut doomed = Vec::new();
             for d in self.all_defs() {
                 for ((ns, name), o) in self.coll(&d.storage_key()).into_iter().flatten() {
