@@ -480,7 +480,7 @@ fn binary_prints_its_url_and_serves() {
 }
 
 #[tokio::test]
-async fn watch_missing_list_namespace_is_empty_not_error() {
+async fn list_and_watch_in_a_missing_namespace_are_empty() {
     let server = ApiServer::start();
     let api: Api<ConfigMap> = Api::namespaced(client(&server), "nowhere");
     assert!(
