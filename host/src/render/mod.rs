@@ -794,6 +794,7 @@ fn registry_field(e: &RegistryError) -> &'static str {
             "spec.extension.wasm.configMapRef"
         }
         RegistryError::File { .. } => "spec.extension.wasm.path",
+        RegistryError::Fetch { .. } => "spec.extension.wasm.url",
         RegistryError::DigestMismatch { .. } => "spec.extension.wasm.sha256",
         _ => "spec.extension.wasm",
     }
