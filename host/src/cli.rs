@@ -488,7 +488,7 @@ fn plugin(cmd: PluginCommand, out: &mut dyn std::io::Write) -> Result<()> {
             if !registry::fits_configmap(&bytes) {
                 bail!(
                     "{} is {} bytes; base64-encoded it exceeds the {} bytes a ConfigMap can hold \
-                     (serve it from a file path instead)",
+                     (serve it from a file path or an https url with its sha256 instead; see docs/plugins.md)",
                     file.display(),
                     bytes.len(),
                     registry::CONFIGMAP_MAX_BYTES
