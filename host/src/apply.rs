@@ -84,11 +84,14 @@ pub struct Applied {
     pub object: Value,
 }
 
+/// What discovery found for an (apiVersion, kind).
+type KindCache = HashMap<(String, String), (ApiResource, ApiCapabilities)>;
+
 /// Applies objects and prunes them, with a discovery cache.
 #[derive(Clone)]
 pub struct Applier {
     client: Client,
-    kinds: Arc<RwLock<HashMap<(String, String), (ApiResource, ApiCapabilities)>>>,
+    kinds: Arc<RwLock<KindCache>>,
 }
 
 impl std::fmt::Debug for Applier {

@@ -148,16 +148,16 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         };
-        let (store, writer) = reflector::store::<ConfigMap>();
-        configmap_ready.push(store);
+        // No reflector store: the registry keeps the `binaryData` it needs,
+        // not every ConfigMap of the cluster.
+        let (ready, listed) = futures::channel::oneshot::channel();
+        configmap_ready.push(listed);
         let inputs = inputs.clone();
-        let events = watcher::watcher(api, watcher::Config::default())
-            .default_backoff()
-            .reflect(writer);
-        tokio::spawn(async move { inputs.configmap_events(events).await });
+        let events = watcher::watcher(api, watcher::Config::default()).default_backoff();
+        tokio::spawn(async move { inputs.configmap_events(events, ready).await });
     }
-    for store in &configmap_ready {
-        let _ = store.wait_until_ready().await;
+    for listed in configmap_ready {
+        let _ = listed.await;
     }
 
     spawn_input(
@@ -365,16 +365,29 @@ impl Inputs {
         });
     }
 
+    /// Feed plugin ConfigMaps to the registry; `ready` fires once the first
+    /// list is in.
     async fn configmap_events(
         self,
         events: impl Stream<Item = Result<Event<ConfigMap>, watcher::Error>>,
+        ready: futures::channel::oneshot::Sender<()>,
     ) {
         let mut events = std::pin::pin!(events);
+        let mut ready = Some(ready);
         while let Some(event) = events.next().await {
             let (configmap, present) = match event {
-                Ok(Event::Apply(cm) | Event::InitApply(cm)) => (cm, true),
+                Ok(Event::Apply(cm) | Event::InitApply(cm)) => {
+                    let holds_binary = cm.binary_data.as_ref().is_some_and(|d| !d.is_empty());
+                    (cm, holds_binary)
+                }
                 Ok(Event::Delete(cm)) => (cm, false),
-                Ok(Event::Init | Event::InitDone) => continue,
+                Ok(Event::Init) => continue,
+                Ok(Event::InitDone) => {
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(());
+                    }
+                    continue;
+                }
                 Err(error) => {
                     tracing::warn!(%error, "ConfigMap watch error");
                     continue;
