@@ -131,6 +131,7 @@ pub async fn reconcile(
                 &mut status.conditions,
                 condition(CONDITION_SYNCED, false, &reason, error.to_string()),
             );
+            mark_failure(&mut status, &app, &error);
             (Action::requeue(PERMANENT_REQUEUE), None)
         }
         Outcome::ApplyFailed { error, applied } => {
@@ -268,6 +269,82 @@ async fn render(
     })
     .await
     .map_err(|e| ReconcileError::Worker(e.to_string()))
+}
+
+/// Put a render error on the workload or trait it names, so the status
+/// shows which one failed (the `Synced` condition has the whole message).
+fn mark_failure(
+    status: &mut ApplicationConfigurationStatus,
+    app: &ApplicationConfiguration,
+    error: &RenderError,
+) {
+    let Some((i, j)) = error.field.as_deref().and_then(component_and_trait) else {
+        return;
+    };
+    let Some(entry) = app.spec.components.get(i) else {
+        return;
+    };
+    if status.workloads.len() <= i {
+        status.workloads.resize_with(i + 1, WorkloadStatus::default);
+    }
+    let workload = &mut status.workloads[i];
+    if workload.component_name.is_none() {
+        workload.component_name = entry
+            .component_name
+            .clone()
+            .or_else(|| entry.revision_name.clone());
+    }
+    let Some(j) = j else {
+        workload.status = Some("Error".to_string());
+        workload.message = Some(error.message.clone());
+        return;
+    };
+    let traits = entry.traits.as_deref().unwrap_or_default();
+    let Some(spec_trait) = traits.get(j) else {
+        return;
+    };
+    if workload.traits.len() <= j {
+        workload.traits.resize_with(j + 1, WorkloadTrait::default);
+    }
+    let field = |f: &str| {
+        spec_trait
+            .trait_
+            .get(f)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let result = &mut workload.traits[j];
+    if result.trait_ref.kind.is_empty() {
+        result.trait_ref = TypedReference::new(
+            field("apiVersion"),
+            field("kind"),
+            spec_trait
+                .trait_
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        );
+    }
+    result.status = Some("Error".to_string());
+    result.message = Some(error.message.clone());
+}
+
+/// `"3]rest"` → `(3, "rest")`.
+fn index(s: &str) -> Option<(usize, &str)> {
+    let (n, rest) = s.split_once(']')?;
+    Some((n.parse().ok()?, rest))
+}
+
+/// `spec.components[i]…` → `(i, None)`, `spec.components[i].traits[j]…` →
+/// `(i, Some(j))`.
+fn component_and_trait(field: &str) -> Option<(usize, Option<usize>)> {
+    let (i, rest) = index(field.strip_prefix("spec.components[")?)?;
+    match rest.strip_prefix(".traits[") {
+        Some(rest) => Some((i, Some(index(rest)?.0))),
+        None => Some((i, None)),
+    }
 }
 
 fn remember(inventory: &mut Vec<TypedReference>, reference: TypedReference) {
@@ -470,4 +547,24 @@ fn comparable(status: &ApplicationConfigurationStatus) -> Value {
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::component_and_trait;
+
+    #[test]
+    fn fields_name_their_component_and_trait() {
+        assert_eq!(component_and_trait("spec.components[2]"), Some((2, None)));
+        assert_eq!(
+            component_and_trait("spec.components[0].parameterValues[1].value"),
+            Some((0, None))
+        );
+        assert_eq!(
+            component_and_trait("spec.components[1].traits[3].trait.spec.replicaCount"),
+            Some((1, Some(3)))
+        );
+        assert_eq!(component_and_trait("spec.workload.kind"), None);
+        assert_eq!(component_and_trait("spec.components[x]"), None);
+    }
 }

@@ -441,6 +441,10 @@ async fn a_trapping_plugin_fails_its_app_only() {
     let message = synced["message"].as_str().unwrap();
     assert!(message.contains("hostile-trap"), "{message}");
     assert!(message.contains("traits[0]"), "{message}");
+    // The failing trait is marked in the per-workload status too.
+    let failed = victim.pointer("/status/workloads/0/traits/0").unwrap();
+    assert_eq!(failed["status"], "Error", "{failed}");
+    assert_eq!(failed["traitRef"]["kind"], "TrapTrait", "{failed}");
     // An Event on the AppConfig says the same.
     env.wait_for("Warning Event on victim", || async {
         env.events_for("victim")
@@ -462,4 +466,37 @@ async fn a_trapping_plugin_fails_its_app_only() {
     })
     .await;
     env.assert_host_alive();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_api_errors_are_retried_until_the_app_converges() {
+    let env = Env::start().await;
+    let Some(server) = env.server() else {
+        eprintln!("fault injection needs the API server double; skipped on a real cluster");
+        return;
+    };
+    // The first three applies of a Deployment fail with 500.
+    server.faults().fail_next(
+        3,
+        oam_apiserver_double::Match::verb("patch").resource("deployments"),
+        500,
+        None,
+    );
+    env.apply(TWO_COMPONENTS).await;
+    env.apply(&two_component_app(&["web"])).await;
+    env.wait_for("the app Synced after retries", || async {
+        env.get("core.oam.dev/v1alpha2", "ApplicationConfiguration", "pair")
+            .await
+            .filter(|a| condition_is(a, "Synced", "True"))
+    })
+    .await;
+    assert!(env.get("apps/v1", "Deployment", "web").await.is_some());
+    // Each failure was reported on the AppConfig on the way.
+    let events = env.events_for("pair").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "Warning" && e["reason"] == "ApplyFailed"),
+        "{events:?}"
+    );
 }
