@@ -31,6 +31,16 @@ fn condition_is(object: &Value, type_: &str, status: &str) -> bool {
     condition(object, type_).is_some_and(|c| c["status"] == status)
 }
 
+/// Wait until the AppConfig `name` has `Synced` = `status`; return it.
+async fn wait_synced(env: &Env, name: &str, status: &str) -> Value {
+    env.wait_for(&format!("AppConfig {name} Synced={status}"), || async {
+        env.get("core.oam.dev/v1alpha2", "ApplicationConfiguration", name)
+            .await
+            .filter(|a| condition_is(a, "Synced", status))
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_app_is_applied_then_follows_its_spec() {
     let env = Env::start().await;
@@ -57,17 +67,7 @@ async fn example_app_is_applied_then_follows_its_spec() {
             .await
     })
     .await;
-    let app = env
-        .wait_for("AppConfig Synced", || async {
-            env.get(
-                "core.oam.dev/v1alpha2",
-                "ApplicationConfiguration",
-                "wordpress-app",
-            )
-            .await
-            .filter(|a| condition_is(a, "Synced", "True"))
-        })
-        .await;
+    let app = wait_synced(&env, "wordpress-app", "True").await;
     assert_eq!(
         app.pointer("/status/observedGeneration"),
         app.pointer("/metadata/generation")
@@ -425,17 +425,7 @@ async fn a_trapping_plugin_fails_its_app_only() {
         .await;
     env.apply(&two_component_app(&["worker"])).await;
 
-    let victim = env
-        .wait_for("AppConfig victim not Synced", || async {
-            env.get(
-                "core.oam.dev/v1alpha2",
-                "ApplicationConfiguration",
-                "victim",
-            )
-            .await
-            .filter(|a| condition_is(a, "Synced", "False"))
-        })
-        .await;
+    let victim = wait_synced(&env, "victim", "False").await;
     let synced = condition(&victim, "Synced").unwrap();
     assert_eq!(synced["reason"], "PluginFailed", "{synced}");
     let message = synced["message"].as_str().unwrap();
@@ -459,12 +449,7 @@ async fn a_trapping_plugin_fails_its_app_only() {
         env.get("apps/v1", "Deployment", "worker").await
     })
     .await;
-    env.wait_for("the other app Synced", || async {
-        env.get("core.oam.dev/v1alpha2", "ApplicationConfiguration", "pair")
-            .await
-            .filter(|a| condition_is(a, "Synced", "True"))
-    })
-    .await;
+    wait_synced(&env, "pair", "True").await;
     env.assert_host_alive();
 }
 
@@ -484,12 +469,7 @@ async fn transient_api_errors_are_retried_until_the_app_converges() {
     );
     env.apply(TWO_COMPONENTS).await;
     env.apply(&two_component_app(&["web"])).await;
-    env.wait_for("the app Synced after retries", || async {
-        env.get("core.oam.dev/v1alpha2", "ApplicationConfiguration", "pair")
-            .await
-            .filter(|a| condition_is(a, "Synced", "True"))
-    })
-    .await;
+    wait_synced(&env, "pair", "True").await;
     assert!(env.get("apps/v1", "Deployment", "web").await.is_some());
     // Each failure was reported on the AppConfig on the way.
     let events = env.events_for("pair").await;
