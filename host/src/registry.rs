@@ -32,6 +32,14 @@ pub const CONFIGMAP_MAX_BYTES: usize = 1024 * 1024;
 pub enum RegistryError {
     #[error("no built-in plugin named {name:?} (built-ins: {known})")]
     UnknownBuiltin { name: String, known: String },
+    #[error(
+        "ConfigMap {namespace}/{name}: namespace {namespace} is not trusted to hold plugins (this host reads plugins from: {trusted})"
+    )]
+    UntrustedNamespace {
+        namespace: String,
+        name: String,
+        trusted: String,
+    },
     #[error("ConfigMap {namespace}/{name} not found")]
     ConfigMapMissing { namespace: String, name: String },
     #[error("ConfigMap {namespace}/{name} has no key {key:?} in binaryData")]

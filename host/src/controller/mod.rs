@@ -113,7 +113,8 @@ struct Inputs {
 /// Run the controller until the process is asked to stop (SIGTERM/ctrl-c).
 pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), ControllerError> {
     let builtin = Arc::new(Definitions::builtin()?);
-    let serving = Arc::new(Serving::new(Registry::new(engine)));
+    let serving =
+        Arc::new(Serving::new(Registry::new(engine)).trusting(config.plugin_namespaces.clone()));
     let (trigger, triggered) = unbounded();
 
     let (apps, apps_writer) = reflector::store::<ApplicationConfiguration>();

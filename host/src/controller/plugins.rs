@@ -30,6 +30,8 @@ use crate::registry::{PluginResolver, Registry, RegistryError, ResolvedPlugin};
 pub struct Serving {
     registry: Registry,
     last_good: Mutex<HashMap<String, Arc<ResolvedPlugin>>>,
+    /// Namespaces whose ConfigMaps may hold plugins; empty: all.
+    trusted: Vec<String>,
 }
 
 /// What a declaration resolves to now, and what serves it.
@@ -50,6 +52,30 @@ impl Serving {
         Serving {
             registry,
             last_good: Mutex::new(HashMap::new()),
+            trusted: Vec::new(),
+        }
+    }
+
+    /// Refuse `configMapRef`s outside `namespaces` (empty: trust all), so
+    /// that a tenant who may create ConfigMaps in its own namespace cannot
+    /// put a plugin behind a Definition.
+    pub fn trusting(mut self, namespaces: Vec<String>) -> Serving {
+        self.trusted = namespaces;
+        self
+    }
+
+    fn untrusted(&self, wasm: &WasmExtension) -> Option<RegistryError> {
+        match &wasm.source {
+            WasmSource::ConfigMap(ConfigMapKeyRef {
+                namespace, name, ..
+            }) if !self.trusted.is_empty() && !self.trusted.contains(namespace) => {
+                Some(RegistryError::UntrustedNamespace {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    trusted: self.trusted.join(", "),
+                })
+            }
+            _ => None,
         }
     }
 
@@ -59,6 +85,12 @@ impl Serving {
 
     /// Load `wasm` now (compiling it if new) and report both outcomes.
     pub fn check(&self, wasm: &WasmExtension, kind: PluginKind) -> Check {
+        if let Some(refused) = self.untrusted(wasm) {
+            return Check {
+                fresh: Err(refused),
+                serving: None,
+            };
+        }
         let fresh = self.registry.resolve(wasm, kind);
         let mut last_good = self.last_good.lock().unwrap_or_else(|p| p.into_inner());
         let serving = match &fresh {
@@ -296,6 +328,39 @@ mod tests {
         assert!(!status_differs(Some(&first), &again));
         let newer = definition_status(Some(&first), Some(2), &check);
         assert!(status_differs(Some(&first), &newer));
+    }
+
+    #[test]
+    fn configmaps_outside_the_trusted_namespaces_are_refused() {
+        let serving = serving().trusting(vec!["oam-system".into()]);
+        put(&serving, Registry::builtin_bytes("manualscaler").unwrap());
+        assert!(
+            serving
+                .check(&configmap_ref(None), PluginKind::Trait)
+                .fresh
+                .is_ok()
+        );
+        // The same bytes in a tenant's namespace.
+        serving.registry().set_configmap(
+            "tenant-a",
+            "scaler",
+            BTreeMap::from([(
+                "plugin.wasm".to_string(),
+                Registry::builtin_bytes("manualscaler").unwrap().to_vec(),
+            )]),
+        );
+        let mut elsewhere = configmap_ref(None);
+        if let WasmSource::ConfigMap(r) = &mut elsewhere.source {
+            r.namespace = "tenant-a".into();
+        }
+        let check = serving.check(&elsewhere, PluginKind::Trait);
+        let error = check.fresh.unwrap_err().to_string();
+        assert!(
+            error.contains("namespace tenant-a is not trusted"),
+            "{error}"
+        );
+        assert!(error.contains("oam-system"), "{error}");
+        assert!(check.serving.is_none());
     }
 
     #[test]

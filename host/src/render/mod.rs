@@ -790,9 +790,9 @@ fn registry_field(e: &RegistryError) -> &'static str {
         RegistryError::UnknownBuiltin { .. } | RegistryError::NameMismatch { .. } => {
             "spec.extension.wasm.builtin"
         }
-        RegistryError::ConfigMapMissing { .. } | RegistryError::ConfigMapKeyMissing { .. } => {
-            "spec.extension.wasm.configMapRef"
-        }
+        RegistryError::ConfigMapMissing { .. }
+        | RegistryError::ConfigMapKeyMissing { .. }
+        | RegistryError::UntrustedNamespace { .. } => "spec.extension.wasm.configMapRef",
         RegistryError::File { .. } => "spec.extension.wasm.path",
         RegistryError::Fetch { .. } => "spec.extension.wasm.url",
         RegistryError::DigestMismatch { .. } => "spec.extension.wasm.sha256",

@@ -206,6 +206,11 @@ impl Env {
     /// Server-side apply every document of `yaml` as a user would
     /// (`kubectl apply --server-side`).
     pub async fn apply(&self, yaml: &str) {
+        self.apply_in(yaml, &self.ns).await;
+    }
+
+    /// [`Env::apply`] into another namespace.
+    pub async fn apply_in(&self, yaml: &str, namespace: &str) {
         for doc in serde_yaml_ng::Deserializer::from_str(yaml) {
             let value: Value = serde::Deserialize::deserialize(doc).unwrap();
             if value.is_null() {
@@ -215,9 +220,9 @@ impl Env {
             let kind = value["kind"].as_str().unwrap().to_string();
             let name = value["metadata"]["name"].as_str().unwrap().to_string();
             let mut value = value;
-            let api = self.api(&api_version, &kind, Some(&self.ns)).await;
+            let api = self.api(&api_version, &kind, Some(namespace)).await;
             if value["metadata"].get("namespace").is_some() {
-                value["metadata"]["namespace"] = json!(self.ns);
+                value["metadata"]["namespace"] = json!(namespace);
             }
             api.patch(
                 &name,

@@ -480,3 +480,65 @@ async fn transient_api_errors_are_retried_until_the_app_converges() {
         "{events:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_configmap_outside_the_trusted_namespaces_is_refused() {
+    let env = Env::start().await;
+    // The host trusts only the test's namespace (`--plugin-namespace`); a
+    // Definition naming a ConfigMap in `default` is refused even though the
+    // ConfigMap exists.
+    env.apply_in(
+        &json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "sneaky"},
+            "binaryData": {"plugin.wasm": base64_of(&stamp_wasm(1))},
+        })
+        .to_string(),
+        "default",
+    )
+    .await;
+    env.apply(&configmap_trait_definition(
+        "SneakyTrait",
+        "default",
+        "sneaky",
+        None,
+    ))
+    .await;
+    env.apply(TWO_COMPONENTS).await;
+    env.apply(&app_with_trait("tenant", "web", "SneakyTrait"))
+        .await;
+    let app = wait_synced(&env, "tenant", "False").await;
+    let message = condition(&app, "Synced").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("is not trusted to hold plugins"),
+        "{message}"
+    );
+    assert!(
+        message.contains("spec.extension.wasm.configMapRef"),
+        "{message}"
+    );
+    let definition = env
+        .wait_for("TraitDefinition not Ready", || async {
+            env.get_cluster(
+                "core.oam.dev/v1alpha2",
+                "TraitDefinition",
+                "sneakytraits.test.oam.dev",
+            )
+            .await
+            .filter(|d| condition_is(d, "Ready", "False"))
+        })
+        .await;
+    assert!(
+        definition.pointer("/status/plugin").is_none(),
+        "{definition}"
+    );
+    assert!(env.get("apps/v1", "Deployment", "web").await.is_none());
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
