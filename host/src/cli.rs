@@ -65,6 +65,10 @@ pub struct RunArgs {
     /// How many ApplicationConfigurations are reconciled at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: u16,
+    /// Serve `/healthz`, `/readyz` and `/metrics` on this address (e.g.
+    /// `0.0.0.0:8080`); not served unless given.
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -162,6 +166,7 @@ fn run_controller(args: RunArgs) -> Result<()> {
             plugin_namespaces: args.plugin_namespaces,
             concurrency: args.concurrency,
             instance: std::env::var("POD_NAME").ok(),
+            metrics_addr: args.metrics_addr,
         };
         crate::controller::run(client, engine, config).await?;
         Ok(())

@@ -16,6 +16,7 @@
 
 pub mod plugins;
 pub mod reconcile;
+pub mod telemetry;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
@@ -49,6 +50,7 @@ use crate::render::definitions::DefinitionsError;
 use crate::render::{Definitions, LABEL_APP};
 use plugins::{Serving, definition_status, reads_configmap, status_differs};
 use reconcile::Ctx;
+use telemetry::Telemetry;
 
 /// How the controller runs.
 #[derive(Debug, Clone)]
@@ -62,6 +64,8 @@ pub struct Config {
     pub concurrency: u16,
     /// This replica's name in Events (e.g. the pod name).
     pub instance: Option<String>,
+    /// Where to serve `/healthz`, `/readyz` and `/metrics`; `None`: nowhere.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for Config {
@@ -71,6 +75,7 @@ impl Default for Config {
             plugin_namespaces: Vec::new(),
             concurrency: 8,
             instance: None,
+            metrics_addr: None,
         }
     }
 }
@@ -80,8 +85,8 @@ impl Default for Config {
 pub enum ControllerError {
     #[error(transparent)]
     Definitions(#[from] DefinitionsError),
-    #[error("discovery of {0} failed: {1}")]
-    Discovery(String, #[source] kube::Error),
+    #[error("cannot serve health and metrics on {0}: {1}")]
+    Telemetry(std::net::SocketAddr, #[source] std::io::Error),
 }
 
 /// Kinds the built-in plugins create: watched (by our label) so a hand edit
@@ -108,6 +113,7 @@ struct Inputs {
     scopes: Store<ScopeDefinition>,
     crds: Store<CustomResourceDefinition>,
     trigger: UnboundedSender<ObjectRef<ApplicationConfiguration>>,
+    telemetry: Arc<Telemetry>,
 }
 
 /// Run the controller until the process is asked to stop (SIGTERM/ctrl-c).
@@ -116,6 +122,18 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
     let serving =
         Arc::new(Serving::new(Registry::new(engine)).trusting(config.plugin_namespaces.clone()));
     let (trigger, triggered) = unbounded();
+    let telemetry = Arc::new(Telemetry::default());
+    if let Some(addr) = config.metrics_addr {
+        // Bind now, so a taken port fails the start instead of a task.
+        let listener =
+            std::net::TcpListener::bind(addr).map_err(|e| ControllerError::Telemetry(addr, e))?;
+        let telemetry = telemetry.clone();
+        tokio::spawn(async move {
+            if let Err(error) = telemetry::serve(listener, telemetry).await {
+                tracing::error!(%error, "health and metrics server stopped");
+            }
+        });
+    }
 
     let (apps, apps_writer) = reflector::store::<ApplicationConfiguration>();
     let (components, components_writer) = reflector::store::<Component>();
@@ -135,6 +153,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         scopes: scopes.clone(),
         crds: crds.clone(),
         trigger,
+        telemetry: telemetry.clone(),
     };
 
     // Plugin ConfigMaps first, so Definitions find their bytes.
@@ -222,6 +241,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         definitions: inputs.definitions.clone(),
         components,
         failures: Mutex::new(HashMap::new()),
+        telemetry: telemetry.clone(),
     });
 
     let app_stream = watcher::watcher(
@@ -254,6 +274,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
             .predicate_filter(content, PredicateConfig::default());
         controller = controller.owns_stream_with(stream, resource);
     }
+    telemetry.set_ready();
     tracing::info!("controller started");
     controller
         .shutdown_on_signal()
@@ -444,6 +465,7 @@ impl Inputs {
         };
         if let Err(error) = &check.fresh {
             tracing::warn!(definition = name, %error, "plugin not loaded");
+            self.telemetry.plugin_load_failed();
         }
         let status = definition_status(current.as_ref(), generation, &check);
         if !status_differs(current.as_ref(), &status) {

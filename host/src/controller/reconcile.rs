@@ -52,6 +52,7 @@ pub struct Ctx {
     pub components: Store<Component>,
     /// Consecutive transient failures per app, for backoff.
     pub failures: Mutex<HashMap<ObjectRef<ApplicationConfiguration>, u32>>,
+    pub telemetry: Arc<crate::controller::telemetry::Telemetry>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -88,10 +89,27 @@ pub async fn reconcile(
     app: Arc<ApplicationConfiguration>,
     ctx: Arc<Ctx>,
 ) -> Result<Action, ReconcileError> {
+    let started = std::time::Instant::now();
+    let result = reconcile_app(app, ctx.clone()).await;
+    let label = match &result {
+        Ok((_, true)) => "synced",
+        Ok((_, false)) => "failed",
+        Err(_) => "error",
+    };
+    ctx.telemetry
+        .reconciled(label, started.elapsed().as_secs_f64());
+    result.map(|(action, _)| action)
+}
+
+/// One reconcile; the flag says whether the app is `Synced`.
+async fn reconcile_app(
+    app: Arc<ApplicationConfiguration>,
+    ctx: Arc<Ctx>,
+) -> Result<(Action, bool), ReconcileError> {
     if app.meta().deletion_timestamp.is_some() {
         // Everything the app created carries its ownerReference: the API
         // server's garbage collector removes it. Nothing to hold up.
-        return Ok(Action::await_change());
+        return Ok((Action::await_change(), true));
     }
     let namespace = app.namespace().unwrap_or_else(|| "default".to_string());
     let previous = app.status.clone().unwrap_or_default();
@@ -123,7 +141,7 @@ pub async fn reconcile(
         observed_generation: generation,
         ..Condition::new(type_, holds, reason, message, now())
     };
-    let (action, transient) = match outcome {
+    let (action, transient, synced) = match outcome {
         Outcome::RenderFailed(error) => {
             let reason = error.reason.to_string();
             warn(&ctx, &app, &reason, "Render", error.to_string()).await;
@@ -132,7 +150,7 @@ pub async fn reconcile(
                 condition(CONDITION_SYNCED, false, &reason, error.to_string()),
             );
             mark_failure(&mut status, &app, &error);
-            (Action::requeue(PERMANENT_REQUEUE), None)
+            (Action::requeue(PERMANENT_REQUEUE), None, false)
         }
         Outcome::ApplyFailed { error, applied } => {
             warn(&ctx, &app, "ApplyFailed", "Apply", error.to_string()).await;
@@ -145,11 +163,8 @@ pub async fn reconcile(
             for done in applied {
                 remember(&mut status.applied_resources, done.reference);
             }
-            if error.is_transient() {
-                (Action::requeue(PERMANENT_REQUEUE), Some(error))
-            } else {
-                (Action::requeue(PERMANENT_REQUEUE), None)
-            }
+            let transient = error.is_transient().then_some(error);
+            (Action::requeue(PERMANENT_REQUEUE), transient, false)
         }
         Outcome::Rendered { applied, rendered } => {
             let uid = app.uid().unwrap_or_default();
@@ -202,13 +217,14 @@ pub async fn reconcile(
                 },
             };
             set_condition(&mut status.conditions, ready_condition);
+            let synced = prune_error.is_none();
             let transient = prune_error.filter(ApplyError::is_transient);
             let next = if ready == Some(true) {
                 RESYNC
             } else {
                 NOT_READY_REQUEUE
             };
-            (Action::requeue(next), transient)
+            (Action::requeue(next), transient, synced)
         }
     };
     write_status(&ctx, &app, &namespace, &previous, &status).await?;
@@ -219,7 +235,7 @@ pub async fn reconcile(
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&ObjectRef::from_obj(&*app));
-            Ok(action)
+            Ok((action, synced))
         }
     }
 }

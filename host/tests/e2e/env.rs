@@ -96,6 +96,11 @@ pub fn stamp_wasm(n: u32) -> Vec<u8> {
 impl Env {
     /// Start the API server double, install the OAM CRDs, start the host.
     pub async fn start() -> Env {
+        Env::start_with(&[]).await
+    }
+
+    /// [`Env::start`] with more arguments for `oam-wasm run`.
+    pub async fn start_with(run_args: &[&str]) -> Env {
         let dir = scratch_dir();
         let ns = format!(
             "e2e-{}-{}",
@@ -147,6 +152,7 @@ impl Env {
             .arg("--kubeconfig")
             .arg(&kubeconfig)
             .args(["--plugin-namespace", &ns]);
+        host.args(run_args);
         if server.is_none() {
             // Other tests, and other users, share a real cluster.
             host.args(["--namespace", &ns]);
@@ -322,4 +328,31 @@ impl Env {
     pub fn server(&self) -> Option<&ApiServer> {
         self.server.as_ref()
     }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on 127.0.0.1:`port`: the status code and body, or `None` when
+/// nothing answers (yet).
+pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let code = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())?;
+    Some((code, body))
 }

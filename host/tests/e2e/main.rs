@@ -9,7 +9,7 @@
 
 mod env;
 
-use env::{Env, stamp_wasm, testing_wasm};
+use env::{Env, free_port, http_get, stamp_wasm, testing_wasm};
 use serde_json::{Value, json};
 
 const WORDPRESS_COMPONENT: &str = include_str!("../../../examples/wordpress/component.yaml");
@@ -541,4 +541,32 @@ async fn a_plugin_configmap_outside_the_trusted_namespaces_is_refused() {
 fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_serves_health_readiness_and_metrics() {
+    let port = free_port();
+    let env = Env::start_with(&["--metrics-addr", &format!("127.0.0.1:{port}")]).await;
+    env.wait_for("/readyz answers 200", || async {
+        http_get(port, "/readyz")
+            .await
+            .filter(|(code, _)| *code == 200)
+    })
+    .await;
+    assert_eq!(http_get(port, "/healthz").await.unwrap().0, 200);
+    env.apply(TWO_COMPONENTS).await;
+    env.apply(&two_component_app(&["web"])).await;
+    wait_synced(&env, "pair", "True").await;
+    let (_, metrics) = env
+        .wait_for("a synced reconcile counted", || async {
+            http_get(port, "/metrics")
+                .await
+                .filter(|(_, body)| body.contains("oam_wasm_reconciles_total{result=\"synced\"}"))
+        })
+        .await;
+    assert!(
+        metrics.contains("oam_wasm_reconcile_duration_seconds_count"),
+        "{metrics}"
+    );
+    assert_eq!(http_get(port, "/nope").await.unwrap().0, 404);
 }
