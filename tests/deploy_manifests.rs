@@ -29,6 +29,7 @@ use common::repo;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use oam_wasm::api::{KindTable, ScopeDefinition, TraitDefinition, WorkloadDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -36,8 +37,6 @@ use serde_json::Value;
 
 const NAMESPACE: &str = "oam-system";
 const SERVICE_ACCOUNT: &str = "oam-wasm";
-/// Marks the place probes go until the binary serves health endpoints.
-const PROBES_TODO: &str = "TODO(issue 8 part 3)";
 
 /// Verbs on a kind the controller applies and prunes (apply.rs): server-side
 /// apply is a PATCH that may create; prune GETs then DELETEs.
@@ -373,7 +372,16 @@ fn deployment_runs_locked_down() {
 
     assert_eq!(
         container.args.as_deref(),
-        Some(&["run", "--plugin-namespace", NAMESPACE].map(String::from)[..]),
+        Some(
+            &[
+                "run",
+                "--plugin-namespace",
+                NAMESPACE,
+                "--metrics-addr",
+                "0.0.0.0:8080"
+            ]
+            .map(String::from)[..]
+        ),
         "{source}: {name} args"
     );
     let pod_name = container
@@ -393,15 +401,32 @@ fn deployment_runs_locked_down() {
         "{source}: POD_NAME from the downward API"
     );
 
-    // No health endpoint exists yet: either both probes, or the marked
-    // TODO naming the part of issue 8 that adds them.
-    if container.liveness_probe.is_none() || container.readiness_probe.is_none() {
-        let text = std::fs::read_to_string(repo("deploy/deployment.yaml")).unwrap();
-        assert!(
-            text.contains(PROBES_TODO),
-            "{source}: {name} needs liveness and readiness probes (or the `{PROBES_TODO}` \
-             note while the binary serves no health endpoint)"
+    // The probes hit what `run --metrics-addr` serves, on the port it
+    // listens on.
+    let port = container
+        .ports
+        .iter()
+        .flatten()
+        .find(|p| p.container_port == 8080)
+        .unwrap_or_else(|| panic!("{source}: {name} exposes no port 8080"));
+    for (probe, path) in [
+        (&container.liveness_probe, "/healthz"),
+        (&container.readiness_probe, "/readyz"),
+    ] {
+        let get = probe
+            .as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .unwrap_or_else(|| panic!("{source}: {name} needs an httpGet probe on {path}"));
+        assert_eq!(
+            get.path.as_deref(),
+            Some(path),
+            "{source}: {name} probe path"
         );
+        let target = match &get.port {
+            IntOrString::Int(n) => Some(*n == port.container_port),
+            IntOrString::String(s) => Some(port.name.as_deref() == Some(s.as_str())),
+        };
+        assert_eq!(target, Some(true), "{source}: {name} probe {path} port");
     }
 }
 
