@@ -570,3 +570,54 @@ async fn the_host_serves_health_readiness_and_metrics() {
     );
     assert_eq!(http_get(port, "/nope").await.unwrap().0, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_follows_the_workload_plugins_health() {
+    let env = Env::start().await;
+    let Some(server) = env.server() else {
+        eprintln!("a real cluster runs its own Deployment controller; covered by the other tests");
+        return;
+    };
+    env.apply(TWO_COMPONENTS).await;
+    env.apply(&two_component_app(&["web"])).await;
+    // No Deployment controller has looked at it yet: not Ready, and why.
+    let app = env
+        .wait_for(
+            "Ready=False while the Deployment is not available",
+            || async {
+                env.get("core.oam.dev/v1alpha2", "ApplicationConfiguration", "pair")
+                    .await
+                    .filter(|a| condition_is(a, "Ready", "False"))
+            },
+        )
+        .await;
+    assert_eq!(
+        app.pointer("/status/workloads/0/health"),
+        Some(&json!("Progressing"))
+    );
+    // Play the Deployment controller: one replica available of one.
+    let deployment = env.get("apps/v1", "Deployment", "web").await.unwrap();
+    let generation = deployment["metadata"]["generation"].clone();
+    server
+        .patch_status(
+            "apps/v1",
+            "Deployment",
+            Some(&env.ns),
+            "web",
+            json!({"observedGeneration": generation, "replicas": 1, "updatedReplicas": 1,
+                   "readyReplicas": 1, "availableReplicas": 1}),
+        )
+        .unwrap();
+    // The status change of an owned object wakes the app: Ready.
+    let app = env
+        .wait_for("Ready=True once the Deployment is available", || async {
+            env.get("core.oam.dev/v1alpha2", "ApplicationConfiguration", "pair")
+                .await
+                .filter(|a| condition_is(a, "Ready", "True"))
+        })
+        .await;
+    assert_eq!(
+        app.pointer("/status/workloads/0/health"),
+        Some(&json!("Healthy"))
+    );
+}
