@@ -80,8 +80,8 @@ const NEEDS: &[Need] = &[
     (None, "apps", "statefulsets", WRITE, "statefulsets.apps workload: apply, prune"),
     (None, "", "configmaps", WRITE, "containerized configFiles: apply, prune"),
     (Some(NAMESPACE), "", "configmaps", WATCH, "plugin ConfigMaps (--plugin-namespace)"),
-    (Some(NAMESPACE), "coordination.k8s.io", "leases", &["get", "create", "update", "patch"],
-        "leader election (issue 8 part 2)"),
+    (Some(NAMESPACE), "coordination.k8s.io", "leases", &["get", "create", "patch"],
+        "leader election (run --leader-elect, kube-lease-manager)"),
 ];
 
 /// One permission: (namespace or cluster-wide, group, resource, verb).
@@ -378,7 +378,8 @@ fn deployment_runs_locked_down() {
                 "--plugin-namespace",
                 NAMESPACE,
                 "--metrics-addr",
-                "0.0.0.0:8080"
+                "0.0.0.0:8080",
+                "--leader-elect",
             ]
             .map(String::from)[..]
         ),

@@ -69,6 +69,20 @@ pub struct RunArgs {
     /// `0.0.0.0:8080`); not served unless given.
     #[arg(long)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Reconcile only while holding a Lease, so several replicas can run
+    /// with one active.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Namespace of the Lease (default: $POD_NAMESPACE, else oam-system).
+    #[arg(long)]
+    pub lease_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(long, default_value = "oam-wasm")]
+    pub lease_name: String,
+    /// Seconds the Lease stays valid after its last renewal: how long a
+    /// standby may wait when the leader dies.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration_secs: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -167,6 +181,18 @@ fn run_controller(args: RunArgs) -> Result<()> {
             concurrency: args.concurrency,
             instance: std::env::var("POD_NAME").ok(),
             metrics_addr: args.metrics_addr,
+            leader_election: args
+                .leader_elect
+                .then(|| crate::controller::leader::LeaderElection {
+                    namespace: args
+                        .lease_namespace
+                        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                        .unwrap_or_else(|| "oam-system".to_string()),
+                    lease: args.lease_name,
+                    identity: std::env::var("POD_NAME")
+                        .unwrap_or_else(|_| format!("oam-wasm-{}", std::process::id())),
+                    duration: std::time::Duration::from_secs(args.lease_duration_secs),
+                }),
         };
         crate::controller::run(client, engine, config).await?;
         Ok(())

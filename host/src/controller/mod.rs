@@ -14,6 +14,7 @@
 //! Reconcile itself lives in [`reconcile`]; plugin serving and Definition
 //! status in [`plugins`].
 
+pub mod leader;
 pub mod plugins;
 pub mod reconcile;
 pub mod telemetry;
@@ -66,6 +67,8 @@ pub struct Config {
     pub instance: Option<String>,
     /// Where to serve `/healthz`, `/readyz` and `/metrics`; `None`: nowhere.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Reconcile only while holding this Lease; `None`: always.
+    pub leader_election: Option<leader::LeaderElection>,
 }
 
 impl Default for Config {
@@ -76,6 +79,7 @@ impl Default for Config {
             concurrency: 8,
             instance: None,
             metrics_addr: None,
+            leader_election: None,
         }
     }
 }
@@ -85,6 +89,8 @@ impl Default for Config {
 pub enum ControllerError {
     #[error(transparent)]
     Definitions(#[from] DefinitionsError),
+    #[error("leader election: {0}")]
+    Lease(#[from] kube_lease_manager::LeaseManagerError),
     #[error("cannot serve health and metrics on {0}: {1}")]
     Telemetry(std::net::SocketAddr, #[source] std::io::Error),
 }
@@ -134,6 +140,17 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
             }
         });
     }
+    // A standby is ready (it does what it should: wait); a leader is ready
+    // once its caches are filled.
+    let _leadership = match &config.leader_election {
+        Some(election) => {
+            telemetry.set_ready(true);
+            let held = leader::lead(client.clone(), election).await?;
+            telemetry.set_ready(false);
+            Some(held)
+        }
+        None => None,
+    };
 
     let (apps, apps_writer) = reflector::store::<ApplicationConfiguration>();
     let (components, components_writer) = reflector::store::<Component>();
@@ -274,7 +291,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
             .predicate_filter(content, PredicateConfig::default());
         controller = controller.owns_stream_with(stream, resource);
     }
-    telemetry.set_ready();
+    telemetry.set_ready(true);
     tracing::info!("controller started");
     controller
         .shutdown_on_signal()

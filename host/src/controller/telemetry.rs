@@ -81,8 +81,9 @@ impl Telemetry {
         self.plugin_load_failures.inc();
     }
 
-    pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::Relaxed);
+    /// Ready (`true`): a standby, or a leader whose caches are filled.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
     }
 
     fn respond(&self, path: &str) -> Response<Full<Bytes>> {
@@ -156,7 +157,7 @@ mod tests {
             telemetry.respond("/readyz").status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
-        telemetry.set_ready();
+        telemetry.set_ready(true);
         assert_eq!(telemetry.respond("/readyz").status(), StatusCode::OK);
         telemetry.reconciled("synced", 0.002);
         telemetry.reconciled("synced", 0.003);

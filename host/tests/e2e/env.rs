@@ -32,6 +32,10 @@ pub struct Env {
     client: Client,
     host: Child,
     log: PathBuf,
+    kubeconfig: PathBuf,
+    dir: PathBuf,
+    /// More hosts a test started ([`Env::spawn_host`]), killed on drop.
+    others: Vec<Child>,
     /// The test's namespace: every namespaced object goes here.
     pub ns: String,
 }
@@ -48,8 +52,14 @@ fn real_cluster() -> Option<PathBuf> {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let _ = self.host.kill();
-        let _ = self.host.wait();
+        for host in self
+            .others
+            .iter_mut()
+            .chain(std::iter::once(&mut self.host))
+        {
+            let _ = host.kill();
+            let _ = host.wait();
+        }
         if self.server.is_none() {
             let _ = Command::new("kubectl")
                 .args(["delete", "namespace", &self.ns, "--wait=false"])
@@ -147,31 +157,46 @@ impl Env {
             .await
             .unwrap();
         let log = dir.join("host.log");
-        let mut host = Command::new(env!("CARGO_BIN_EXE_oam-wasm"));
-        host.arg("run")
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args(["--plugin-namespace", &ns]);
-        host.args(run_args);
-        if server.is_none() {
-            // Other tests, and other users, share a real cluster.
-            host.args(["--namespace", &ns]);
-        }
-        let host = host
-            .env("RUST_LOG", "info,oam_wasm=debug")
-            .env_remove("KUBECONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+        let host = spawn(
+            &kubeconfig,
+            &ns,
+            server.is_none(),
+            run_args,
+            "host-main",
+            &log,
+        );
         Env {
             server,
             client,
             host,
             log,
+            kubeconfig,
+            dir,
+            others: Vec::new(),
             ns,
         }
+    }
+
+    /// Start another `oam-wasm run` (with `POD_NAME` = `name`), logging to
+    /// `<name>.log`; returns that log's path.
+    pub fn spawn_host(&mut self, run_args: &[&str], name: &str) -> PathBuf {
+        let log = self.dir.join(format!("{name}.log"));
+        let host = spawn(
+            &self.kubeconfig,
+            &self.ns,
+            self.server.is_none(),
+            run_args,
+            name,
+            &log,
+        );
+        self.others.push(host);
+        log
+    }
+
+    /// SIGKILL the host [`Env::start`] started.
+    pub fn kill_host(&mut self) {
+        self.host.kill().unwrap();
+        self.host.wait().unwrap();
     }
 
     pub fn log_tail(&self) -> String {
@@ -328,6 +353,36 @@ impl Env {
     pub fn server(&self) -> Option<&ApiServer> {
         self.server.as_ref()
     }
+}
+
+/// `oam-wasm run` for the test namespace `ns`; `{ns}` in `run_args` stands
+/// for it.
+fn spawn(
+    kubeconfig: &Path,
+    ns: &str,
+    real: bool,
+    run_args: &[&str],
+    pod_name: &str,
+    log: &Path,
+) -> Child {
+    let mut host = Command::new(env!("CARGO_BIN_EXE_oam-wasm"));
+    host.arg("run")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--plugin-namespace", ns])
+        .args(run_args.iter().map(|a| a.replace("{ns}", ns)));
+    if real {
+        // Other tests, and other users, share a real cluster.
+        host.args(["--namespace", ns]);
+    }
+    host.env("RUST_LOG", "info,oam_wasm=debug")
+        .env("POD_NAME", pod_name)
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
 }
 
 /// A port nothing listens on right now.

@@ -621,3 +621,58 @@ async fn ready_follows_the_workload_plugins_health() {
         Some(&json!("Healthy"))
     );
 }
+
+/// Who holds the controller's Lease.
+async fn lease_holder(env: &Env) -> Option<Value> {
+    env.get("coordination.k8s.io/v1", "Lease", "oam-wasm")
+        .await
+        .and_then(|l| l.pointer("/spec/holderIdentity").cloned())
+}
+
+const LEADER_ELECTION: &[&str] = &[
+    "--leader-elect",
+    "--lease-namespace",
+    "{ns}",
+    "--lease-duration-secs",
+    "2",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_leads_and_a_standby_takes_over_when_it_dies() {
+    let mut env = Env::start_with(LEADER_ELECTION).await;
+    env.wait_for("host-main holds the lease", || async {
+        (lease_holder(&env).await == Some(json!("host-main"))).then_some(())
+    })
+    .await;
+    let standby_log = env.spawn_host(LEADER_ELECTION, "host-standby");
+    env.wait_for("the standby waits", || async {
+        std::fs::read_to_string(&standby_log)
+            .unwrap_or_default()
+            .contains("waiting for the lease")
+            .then_some(())
+    })
+    .await;
+    env.apply(TWO_COMPONENTS).await;
+    env.apply(&two_component_app(&["web"])).await;
+    env.wait_for("Deployment web from the leader", || async {
+        env.get("apps/v1", "Deployment", "web").await
+    })
+    .await;
+    let standby = std::fs::read_to_string(&standby_log).unwrap();
+    assert!(!standby.contains("controller started"), "{standby}");
+
+    // The leader dies without releasing the lease; the standby takes over
+    // once it expires and reconciles what changed meanwhile.
+    env.kill_host();
+    env.apply(&two_component_app(&["web", "worker"])).await;
+    env.wait_for("host-standby holds the lease", || async {
+        (lease_holder(&env).await == Some(json!("host-standby"))).then_some(())
+    })
+    .await;
+    env.wait_for("Deployment worker from the new leader", || async {
+        env.get("apps/v1", "Deployment", "worker").await
+    })
+    .await;
+    let standby = std::fs::read_to_string(&standby_log).unwrap();
+    assert!(standby.contains("holding the lease: leading"), "{standby}");
+}
