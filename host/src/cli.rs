@@ -83,6 +83,10 @@ pub struct RunArgs {
     /// standby may wait when the leader dies.
     #[arg(long, default_value_t = 15)]
     pub lease_duration_secs: u64,
+    /// After SIGTERM, seconds in-flight reconciles may take before the
+    /// process exits anyway.
+    #[arg(long, default_value_t = 20)]
+    pub shutdown_timeout_secs: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -193,6 +197,7 @@ fn run_controller(args: RunArgs) -> Result<()> {
                         .unwrap_or_else(|_| format!("oam-wasm-{}", std::process::id())),
                     duration: std::time::Duration::from_secs(args.lease_duration_secs),
                 }),
+            shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout_secs),
         };
         crate::controller::run(client, engine, config).await?;
         Ok(())

@@ -3,16 +3,20 @@
 //! A `coordination.k8s.io/v1` Lease held with `kube-lease-manager` (which
 //! renews it with server-side apply, so two candidates cannot both take it).
 //! A replica waits as a standby until it holds the Lease, then starts the
-//! controller. A leader that loses the Lease exits at once, so nothing it has
-//! in flight writes after another replica took over; Kubernetes restarts it
-//! as a standby. On a clean shutdown the Lease is released, so a standby
-//! takes over without waiting for it to expire.
+//! controller. A leader that loses the Lease exits at once (code 2), so
+//! nothing it has in flight writes after another replica took over;
+//! Kubernetes restarts it as a standby. On a clean shutdown the Lease is
+//! released (holder cleared). A standby takes over within the Lease's
+//! duration either way: kube-lease-manager 0.13 lets a standby sleep until
+//! the expiry it last saw rather than watch for a release, so keep the
+//! duration short (15 s by default).
 
 use std::time::Duration;
 
 use kube::Client;
-use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
+use kube_lease_manager::{LeaseManager, LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// Which Lease, and who we are.
 #[derive(Debug, Clone)]
@@ -26,10 +30,29 @@ pub struct LeaderElection {
     pub duration: Duration,
 }
 
-/// Held leadership: release it by dropping.
+/// Held leadership; [`Leadership::release`] hands it over.
 #[derive(Debug)]
 pub struct Leadership {
-    _leading: watch::Receiver<bool>,
+    leading: watch::Receiver<bool>,
+    /// Ends the process when the Lease is lost.
+    monitor: JoinHandle<()>,
+    /// Renews the Lease; releases it once every receiver is gone.
+    manager: JoinHandle<Result<LeaseManager, LeaseManagerError>>,
+}
+
+impl Leadership {
+    /// Release the Lease (a clean shutdown): clear its holder, so the next
+    /// candidate that looks takes it.
+    pub async fn release(self) {
+        self.monitor.abort();
+        let _ = self.monitor.await;
+        drop(self.leading);
+        match self.manager.await {
+            Ok(Ok(_)) => tracing::info!("released the lease"),
+            Ok(Err(error)) => tracing::warn!(%error, "could not release the lease"),
+            Err(error) => tracing::warn!(%error, "lease manager task failed"),
+        }
+    }
 }
 
 /// Wait until this replica holds the Lease. Then watch it in the
@@ -46,7 +69,7 @@ pub async fn lead(
         .with_grace((seconds / 3).max(1))
         .build()
         .await?;
-    let (mut leading, _task) = manager.watch().await;
+    let (mut leading, manager) = manager.watch().await;
     tracing::info!(
         lease = %format!("{}/{}", election.namespace, election.lease),
         identity = %election.identity,
@@ -61,7 +84,7 @@ pub async fn lead(
     }
     tracing::info!(identity = %election.identity, "holding the lease: leading");
     let mut watching = leading.clone();
-    tokio::spawn(async move {
+    let monitor = tokio::spawn(async move {
         loop {
             let lost = watching.changed().await.is_err() || !*watching.borrow();
             if lost {
@@ -72,5 +95,9 @@ pub async fn lead(
             }
         }
     });
-    Ok(Leadership { _leading: leading })
+    Ok(Leadership {
+        leading,
+        monitor,
+        manager,
+    })
 }

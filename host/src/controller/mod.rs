@@ -25,7 +25,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, RwLock};
 
 use futures::channel::mpsc::{UnboundedSender, unbounded};
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -69,6 +69,9 @@ pub struct Config {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Reconcile only while holding this Lease; `None`: always.
     pub leader_election: Option<leader::LeaderElection>,
+    /// After SIGTERM, how long in-flight reconciles may take before the
+    /// process exits anyway (keep it under the pod's grace period).
+    pub shutdown_timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -80,6 +83,7 @@ impl Default for Config {
             instance: None,
             metrics_addr: None,
             leader_election: None,
+            shutdown_timeout: std::time::Duration::from_secs(20),
         }
     }
 }
@@ -140,12 +144,30 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
             }
         });
     }
+    // SIGTERM (or ctrl-c): stop taking work, let in-flight reconciles
+    // finish, release the Lease; exit anyway after `shutdown_timeout`.
+    let shutdown = terminated().boxed().shared();
+    let deadline = config.shutdown_timeout;
+    tokio::spawn(shutdown.clone().then(move |()| async move {
+        tokio::time::sleep(deadline).await;
+        tracing::warn!(
+            ?deadline,
+            "reconciles still running after the shutdown timeout: exiting"
+        );
+        std::process::exit(0);
+    }));
     // A standby is ready (it does what it should: wait); a leader is ready
     // once its caches are filled.
-    let _leadership = match &config.leader_election {
+    let leadership = match &config.leader_election {
         Some(election) => {
             telemetry.set_ready(true);
-            let held = leader::lead(client.clone(), election).await?;
+            let held = tokio::select! {
+                held = leader::lead(client.clone(), election) => held?,
+                () = shutdown.clone() => {
+                    tracing::info!("stopped while standing by");
+                    return Ok(());
+                }
+            };
             telemetry.set_ready(false);
             Some(held)
         }
@@ -294,7 +316,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
     telemetry.set_ready(true);
     tracing::info!("controller started");
     controller
-        .shutdown_on_signal()
+        .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|result| async move {
             match result {
@@ -304,7 +326,27 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         })
         .await;
     tracing::info!("controller stopped");
+    if let Some(leadership) = leadership {
+        leadership.release().await;
+    }
     Ok(())
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("shutting down");
 }
 
 /// An API over one namespace, or all of them.

@@ -193,6 +193,29 @@ impl Env {
         log
     }
 
+    /// Send SIGTERM to the host [`Env::start`] started.
+    pub fn terminate_host(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.host.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Wait for the host [`Env::start`] started to exit; its exit code.
+    pub async fn host_exit_code(&mut self) -> Option<i32> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.host.try_wait().unwrap() {
+                return status.code();
+            }
+            if start.elapsed() > DEADLINE {
+                panic!("the host did not exit\n{}", self.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// SIGKILL the host [`Env::start`] started.
     pub fn kill_host(&mut self) {
         self.host.kill().unwrap();

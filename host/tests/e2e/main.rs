@@ -676,3 +676,58 @@ async fn one_replica_leads_and_a_standby_takes_over_when_it_dies() {
     let standby = std::fs::read_to_string(&standby_log).unwrap();
     assert!(standby.contains("holding the lease: leading"), "{standby}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_cleanly_and_releases_the_lease() {
+    let long_lease = [
+        "--leader-elect",
+        "--lease-namespace",
+        "{ns}",
+        "--lease-duration-secs",
+        "600",
+    ];
+    let mut env = Env::start_with(&long_lease).await;
+    env.wait_for("host-main holds the lease", || async {
+        (lease_holder(&env).await == Some(json!("host-main"))).then_some(())
+    })
+    .await;
+    env.apply(TWO_COMPONENTS).await;
+    env.apply(&two_component_app(&["web"])).await;
+    wait_synced(&env, "pair", "True").await;
+
+    env.terminate_host();
+    assert_eq!(env.host_exit_code().await, Some(0), "{}", env.log_tail());
+    // Released, not left to expire (600 s): the next candidate may take it.
+    assert_eq!(lease_holder(&env).await, None, "{}", env.log_tail());
+    assert!(env.log_tail().contains("released the lease"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_loses_the_lease_stops_at_once() {
+    let mut env = Env::start_with(LEADER_ELECTION).await;
+    env.wait_for("host-main holds the lease", || async {
+        (lease_holder(&env).await == Some(json!("host-main"))).then_some(())
+    })
+    .await;
+    // Someone else takes the Lease (as a partitioned leader would find
+    // when it comes back).
+    let now = k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+    env.apply(
+        &json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "oam-wasm", "namespace": env.ns},
+            "spec": {"holderIdentity": "intruder", "leaseDurationSeconds": 600,
+                     "acquireTime": now, "renewTime": now},
+        })
+        .to_string(),
+    )
+    .await;
+    assert_eq!(env.host_exit_code().await, Some(2), "{}", env.log_tail());
+    assert!(
+        env.log_tail().contains("lost the lease"),
+        "{}",
+        env.log_tail()
+    );
+}
