@@ -26,8 +26,19 @@ use crate::render::{Definitions, Rendered, Renderer};
 #[derive(Debug, Parser)]
 #[command(name = "oam-wasm", version, about)]
 pub struct Cli {
+    /// Log lines as text or as JSON objects (one per line, for log
+    /// collectors).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -198,3 +198,81 @@ pub trait Plugin: Send + Sync + fmt::Debug {
     /// Judge health from observed objects.
     fn health(&self, ctx: &Context, observed: &[String]) -> Result<HealthReport, CallError>;
 }
+
+impl CallError {
+    /// A short name of the failure, for metrics labels.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            CallError::Rejected(_) => "rejected",
+            CallError::Timeout(_) => "timeout",
+            CallError::MemoryLimit { .. } => "memory_limit",
+            CallError::StackOverflow => "stack_overflow",
+            CallError::Trap(_) => "trap",
+            CallError::OutputTooLarge { .. } => "output_too_large",
+            CallError::WrongKind { .. } => "wrong_kind",
+            CallError::Instantiate(_) => "instantiate",
+        }
+    }
+}
+
+/// Sees every plugin call, e.g. for metrics.
+pub trait CallObserver: Send + Sync + fmt::Debug {
+    /// `method` is `apply`, `render` or `health`; `outcome` is `ok` or a
+    /// [`CallError::kind_name`].
+    fn observe(&self, plugin: &str, method: &'static str, outcome: &'static str, elapsed: Duration);
+}
+
+/// A plugin whose calls are reported to a [`CallObserver`].
+#[derive(Debug)]
+pub struct Observed {
+    pub inner: std::sync::Arc<dyn Plugin>,
+    pub observer: std::sync::Arc<dyn CallObserver>,
+}
+
+impl Observed {
+    fn timed<T>(
+        &self,
+        method: &'static str,
+        call: impl FnOnce() -> Result<T, CallError>,
+    ) -> Result<T, CallError> {
+        let started = std::time::Instant::now();
+        let result = call();
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind_name(),
+        };
+        self.observer
+            .observe(&self.inner.info().name, method, outcome, started.elapsed());
+        result
+    }
+}
+
+impl Plugin for Observed {
+    fn info(&self) -> &Info {
+        self.inner.info()
+    }
+
+    fn kind(&self) -> PluginKind {
+        self.inner.kind()
+    }
+
+    fn apply(
+        &self,
+        ctx: &Context,
+        trait_object: &str,
+        workload: &str,
+        children: &[String],
+    ) -> Result<Outcome, CallError> {
+        self.timed("apply", || {
+            self.inner.apply(ctx, trait_object, workload, children)
+        })
+    }
+
+    fn render(&self, ctx: &Context, workload: &str) -> Result<Vec<String>, CallError> {
+        self.timed("render", || self.inner.render(ctx, workload))
+    }
+
+    fn health(&self, ctx: &Context, observed: &[String]) -> Result<HealthReport, CallError> {
+        self.timed("health", || self.inner.health(ctx, observed))
+    }
+}

@@ -9,14 +9,16 @@ use tracing_subscriber::EnvFilter;
 fn main() -> std::process::ExitCode {
     // wasmtime and cranelift are chatty at debug level; keep them quiet
     // unless RUST_LOG asks for them by name.
+    let cli = oam_wasm::cli::Cli::parse();
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let cli = oam_wasm::cli::Cli::parse();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        oam_wasm::cli::LogFormat::Json => logs.json().init(),
+        oam_wasm::cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match oam_wasm::cli::run(cli, &mut out) {

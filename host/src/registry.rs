@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::api::{ConfigMapKeyRef, WasmExtension, WasmLimits, WasmSource};
-use crate::contract::{Plugin, PluginKind};
+use crate::contract::{CallObserver, Observed, Plugin, PluginKind};
 use crate::engine::{self, Engine, Limits, LoadError, WasmPlugin};
 use crate::fieldpath::pointer_to_path;
 
@@ -193,6 +193,8 @@ pub struct Registry {
     /// Components fetched from `url:`, by (url, pinned sha256); only bytes that
     /// matched their pin are kept, failures are retried on the next resolve.
     fetched: Mutex<HashMap<(String, String), Blob>>,
+    /// Told about every call of every plugin this registry loads.
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl Registry {
@@ -203,7 +205,14 @@ impl Registry {
             configmaps: RwLock::new(BTreeMap::new()),
             loaded: Mutex::new(HashMap::new()),
             fetched: Mutex::new(HashMap::new()),
+            observer: None,
         }
+    }
+
+    /// Report every call of the plugins this registry loads to `observer`.
+    pub fn observed_by(mut self, observer: Arc<dyn CallObserver>) -> Registry {
+        self.observer = Some(observer);
+        self
     }
 
     /// The embedded built-in plugins, by name.
@@ -352,7 +361,13 @@ impl Registry {
                 actual: loaded.info().name.clone(),
             });
         }
-        let plugin: Arc<dyn Plugin> = Arc::new(loaded);
+        let mut plugin: Arc<dyn Plugin> = Arc::new(loaded);
+        if let Some(observer) = &self.observer {
+            plugin = Arc::new(Observed {
+                inner: plugin,
+                observer: observer.clone(),
+            });
+        }
         Ok(Arc::new(ResolvedPlugin::new(plugin, digest)?))
     }
 }

@@ -129,10 +129,12 @@ struct Inputs {
 /// Run the controller until the process is asked to stop (SIGTERM/ctrl-c).
 pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), ControllerError> {
     let builtin = Arc::new(Definitions::builtin()?);
-    let serving =
-        Arc::new(Serving::new(Registry::new(engine)).trusting(config.plugin_namespaces.clone()));
-    let (trigger, triggered) = unbounded();
     let telemetry = Arc::new(Telemetry::default());
+    let serving = Arc::new(
+        Serving::new(Registry::new(engine).observed_by(telemetry.clone()))
+            .trusting(config.plugin_namespaces.clone()),
+    );
+    let (trigger, triggered) = unbounded();
     if let Some(addr) = config.metrics_addr {
         // Bind now, so a taken port fails the start instead of a task.
         let listener =

@@ -120,7 +120,10 @@ async fn reconcile_app(
             let mut failure = None;
             for object in &rendered.objects {
                 match ctx.applier.apply(&namespace, object).await {
-                    Ok(done) => applied.push(done),
+                    Ok(done) => {
+                        ctx.telemetry.wrote("apply");
+                        applied.push(done);
+                    }
                     Err(error) => {
                         failure = Some(error);
                         break;
@@ -178,6 +181,7 @@ async fn reconcile_app(
                 match ctx.applier.prune(&namespace, old, &uid).await {
                     Ok(deleted) => {
                         if deleted {
+                            ctx.telemetry.wrote("prune");
                             tracing::info!(app = %app.name_any(), object = %format!("{} {}", old.kind, old.name), "pruned");
                         }
                     }
@@ -550,6 +554,7 @@ async fn write_status(
     )
     .await
     .map_err(ReconcileError::Status)?;
+    ctx.telemetry.wrote("status");
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -18,11 +19,42 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::contract::CallObserver;
+
 /// The result label of a reconcile.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
     /// `synced`, `failed` (bad input: status says why) or `error` (retried).
     pub result: String,
+}
+
+/// Labels of a plugin call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    pub plugin: String,
+    /// `apply`, `render` or `health`.
+    pub method: String,
+    /// `ok`, `rejected`, `timeout`, `memory_limit`, `trap`, …
+    pub outcome: String,
+}
+
+/// Labels of a plugin call's duration.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    pub plugin: String,
+    pub method: String,
+}
+
+/// Labels of a write to the cluster.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabel {
+    /// `apply` (server-side apply), `prune` (delete) or `status`.
+    pub action: String,
+}
+
+fn call_histogram() -> Histogram {
+    // 20 µs … ~0.65 s.
+    Histogram::new(exponential_buckets(0.00002, 2.0, 16))
 }
 
 /// The metrics the controller keeps, and its readiness.
@@ -32,6 +64,9 @@ pub struct Telemetry {
     reconciles: Family<ResultLabel, Counter>,
     reconcile_seconds: Histogram,
     plugin_load_failures: Counter,
+    plugin_calls: Family<CallLabels, Counter>,
+    plugin_call_seconds: Family<MethodLabels, Histogram, fn() -> Histogram>,
+    writes: Family<ActionLabel, Counter>,
     ready: AtomicBool,
 }
 
@@ -57,11 +92,35 @@ impl Default for Telemetry {
             "Plugin versions refused when a Definition or its ConfigMap changed",
             plugin_load_failures.clone(),
         );
+        let plugin_calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "plugin_calls",
+            "Plugin calls, by plugin, method and outcome",
+            plugin_calls.clone(),
+        );
+        let plugin_call_seconds =
+            Family::<MethodLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                call_histogram,
+            );
+        registry.register(
+            "plugin_call_duration_seconds",
+            "Time of one plugin call in its sandbox, by plugin and method",
+            plugin_call_seconds.clone(),
+        );
+        let writes = Family::<ActionLabel, Counter>::default();
+        registry.register(
+            "writes",
+            "Writes to the API server, by action",
+            writes.clone(),
+        );
         Telemetry {
             registry,
             reconciles,
             reconcile_seconds,
             plugin_load_failures,
+            plugin_calls,
+            plugin_call_seconds,
+            writes,
             ready: AtomicBool::new(false),
         }
     }
@@ -75,6 +134,15 @@ impl Telemetry {
             })
             .inc();
         self.reconcile_seconds.observe(seconds);
+    }
+
+    /// A write to the API server succeeded.
+    pub fn wrote(&self, action: &str) {
+        self.writes
+            .get_or_create(&ActionLabel {
+                action: action.to_string(),
+            })
+            .inc();
     }
 
     pub fn plugin_load_failed(&self) {
@@ -114,6 +182,30 @@ impl Telemetry {
             );
         }
         response
+    }
+}
+
+impl CallObserver for Telemetry {
+    fn observe(
+        &self,
+        plugin: &str,
+        method: &'static str,
+        outcome: &'static str,
+        elapsed: Duration,
+    ) {
+        self.plugin_calls
+            .get_or_create(&CallLabels {
+                plugin: plugin.to_string(),
+                method: method.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        self.plugin_call_seconds
+            .get_or_create(&MethodLabels {
+                plugin: plugin.to_string(),
+                method: method.to_string(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 }
 
@@ -162,6 +254,14 @@ mod tests {
         telemetry.reconciled("synced", 0.002);
         telemetry.reconciled("synced", 0.003);
         telemetry.reconciled("error", 0.1);
+        telemetry.observe("manualscaler", "apply", "ok", Duration::from_micros(120));
+        telemetry.observe(
+            "manualscaler",
+            "apply",
+            "timeout",
+            Duration::from_millis(200),
+        );
+        telemetry.wrote("apply");
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &telemetry.registry).ok();
         assert!(
@@ -170,6 +270,22 @@ mod tests {
         );
         assert!(
             text.contains("oam_wasm_reconcile_duration_seconds_count 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "oam_wasm_plugin_calls_total{plugin=\"manualscaler\",method=\"apply\",outcome=\"timeout\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "oam_wasm_plugin_call_duration_seconds_count{plugin=\"manualscaler\",method=\"apply\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("oam_wasm_writes_total{action=\"apply\"} 1"),
             "{text}"
         );
         assert_eq!(telemetry.respond("/nope").status(), StatusCode::NOT_FOUND);

@@ -546,7 +546,8 @@ fn base64_of(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_serves_health_readiness_and_metrics() {
     let port = free_port();
-    let env = Env::start_with(&["--metrics-addr", &format!("127.0.0.1:{port}")]).await;
+    let addr = format!("127.0.0.1:{port}");
+    let env = Env::start_with(&["--metrics-addr", &addr, "--log-format", "json"]).await;
     env.wait_for("/readyz answers 200", || async {
         http_get(port, "/readyz")
             .await
@@ -564,11 +565,22 @@ async fn the_host_serves_health_readiness_and_metrics() {
                 .filter(|(_, body)| body.contains("oam_wasm_reconciles_total{result=\"synced\"}"))
         })
         .await;
-    assert!(
-        metrics.contains("oam_wasm_reconcile_duration_seconds_count"),
-        "{metrics}"
-    );
+    for expected in [
+        "oam_wasm_reconcile_duration_seconds_count",
+        "oam_wasm_plugin_calls_total{plugin=\"containerized\",method=\"render\",outcome=\"ok\"}",
+        "oam_wasm_plugin_call_duration_seconds_count{plugin=\"containerized\",method=\"render\"}",
+        "oam_wasm_writes_total{action=\"apply\"}",
+    ] {
+        assert!(metrics.contains(expected), "{expected} in\n{metrics}");
+    }
     assert_eq!(http_get(port, "/nope").await.unwrap().0, 404);
+    // `--log-format json`: one JSON object per line, with a level.
+    let log = env.log_tail();
+    assert!(!log.is_empty());
+    for line in log.lines() {
+        let entry: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(entry["level"].is_string(), "{line}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
