@@ -278,7 +278,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         client: client.clone(),
         applier: Applier::new(client.clone()),
         recorder: Recorder::new(client.clone(), reporter),
-        plugins: serving,
+        plugins: serving.clone(),
         definitions: inputs.definitions.clone(),
         components,
         failures: Mutex::new(HashMap::new()),
@@ -292,7 +292,21 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
     .default_backoff()
     .reflect(apps_writer)
     .applied_objects()
-    .predicate_filter(spec_or_meta, PredicateConfig::default());
+    .predicate_filter(spec_or_meta, PredicateConfig::default())
+    .inspect({
+        let telemetry = telemetry.clone();
+        move |app| {
+            if let Ok(app) = app {
+                telemetry.queued(&app.namespace().unwrap_or_default(), &app.name_any());
+            }
+        }
+    });
+    let triggered = triggered.inspect({
+        let telemetry = telemetry.clone();
+        move |app: &ObjectRef<ApplicationConfiguration>| {
+            telemetry.queued(app.namespace.as_deref().unwrap_or_default(), &app.name);
+        }
+    });
     let mut controller = Controller::for_stream(app_stream, apps)
         .with_config(ControllerConfig::default().concurrency(config.concurrency))
         .reconcile_on(triggered);
@@ -312,9 +326,34 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         let stream = watcher::watcher(api, watcher::Config::default().labels(LABEL_APP))
             .default_backoff()
             .touched_objects()
-            .predicate_filter(content, PredicateConfig::default());
+            .predicate_filter(content, PredicateConfig::default())
+            .inspect({
+                let telemetry = telemetry.clone();
+                move |object| {
+                    let Ok(object) = object else { return };
+                    let namespace = object.namespace().unwrap_or_default();
+                    for owner in object.owner_references() {
+                        if owner.controller == Some(true)
+                            && owner.kind == "ApplicationConfiguration"
+                        {
+                            telemetry.queued(&namespace, &owner.name);
+                        }
+                    }
+                }
+            });
         controller = controller.owns_stream_with(stream, resource);
     }
+    // Compile the built-in plugins before saying ready, so the first
+    // reconciles do not wait for them (compiled code is cached by digest).
+    let precompile = Registry::builtin_names().into_iter().map(|name| {
+        let serving = serving.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Ok(wasm) = WasmExtension::from_value(&json!({ "builtin": name })) {
+                let _ = serving.check(&wasm, PluginKind::Trait);
+            }
+        })
+    });
+    futures::future::join_all(precompile).await;
     telemetry.set_ready(true);
     tracing::info!("controller started");
     controller

@@ -90,6 +90,8 @@ pub async fn reconcile(
     ctx: Arc<Ctx>,
 ) -> Result<Action, ReconcileError> {
     let started = std::time::Instant::now();
+    ctx.telemetry
+        .dequeued(&app.namespace().unwrap_or_default(), &app.name_any());
     let result = reconcile_app(app, ctx.clone()).await;
     let label = match &result {
         Ok((_, true)) => "synced",

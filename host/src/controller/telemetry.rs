@@ -16,6 +16,7 @@ use hyper::{Request, Response, StatusCode};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -67,6 +68,9 @@ pub struct Telemetry {
     plugin_calls: Family<CallLabels, Counter>,
     plugin_call_seconds: Family<MethodLabels, Histogram, fn() -> Histogram>,
     writes: Family<ActionLabel, Counter>,
+    /// Apps with a change seen but not yet picked up by a reconcile.
+    pending: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+    queue_depth: Gauge,
     ready: AtomicBool,
 }
 
@@ -113,6 +117,12 @@ impl Default for Telemetry {
             "Writes to the API server, by action",
             writes.clone(),
         );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "reconcile_queue_depth",
+            "AppConfigs with a change seen (their own, an input's or an owned object's) that no reconcile has picked up yet",
+            queue_depth.clone(),
+        );
         Telemetry {
             registry,
             reconciles,
@@ -121,6 +131,8 @@ impl Default for Telemetry {
             plugin_calls,
             plugin_call_seconds,
             writes,
+            pending: std::sync::Mutex::default(),
+            queue_depth,
             ready: AtomicBool::new(false),
         }
     }
@@ -134,6 +146,22 @@ impl Telemetry {
             })
             .inc();
         self.reconcile_seconds.observe(seconds);
+    }
+
+    /// A change that will make the app `namespace/name` reconcile was seen.
+    pub fn queued(&self, namespace: &str, name: &str) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.insert((namespace.to_string(), name.to_string()));
+        self.queue_depth
+            .set(i64::try_from(pending.len()).unwrap_or(i64::MAX));
+    }
+
+    /// A reconcile of `namespace/name` started.
+    pub fn dequeued(&self, namespace: &str, name: &str) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.remove(&(namespace.to_string(), name.to_string()));
+        self.queue_depth
+            .set(i64::try_from(pending.len()).unwrap_or(i64::MAX));
     }
 
     /// A write to the API server succeeded.
@@ -262,6 +290,10 @@ mod tests {
             Duration::from_millis(200),
         );
         telemetry.wrote("apply");
+        telemetry.queued("default", "a");
+        telemetry.queued("default", "b");
+        telemetry.queued("default", "a");
+        telemetry.dequeued("default", "b");
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &telemetry.registry).ok();
         assert!(
@@ -288,6 +320,7 @@ mod tests {
             text.contains("oam_wasm_writes_total{action=\"apply\"} 1"),
             "{text}"
         );
+        assert!(text.contains("oam_wasm_reconcile_queue_depth 1"), "{text}");
         assert_eq!(telemetry.respond("/nope").status(), StatusCode::NOT_FOUND);
     }
 }

@@ -27,8 +27,29 @@ fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
         .find(|c| c["type"] == type_)
 }
 
+/// The message of the condition `type_` (which must be there).
+fn message_of(object: &Value, type_: &str) -> String {
+    condition(object, type_)
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_else(|| panic!("no {type_} message in {object}"))
+        .to_string()
+}
+
 fn condition_is(object: &Value, type_: &str, status: &str) -> bool {
     condition(object, type_).is_some_and(|c| c["status"] == status)
+}
+
+/// Wait until the TraitDefinition `name` has `Ready` = `status`; return it.
+async fn wait_definition(env: &Env, name: &str, status: &str) -> Value {
+    env.wait_for(
+        &format!("TraitDefinition {name} Ready={status}"),
+        || async {
+            env.get_cluster("core.oam.dev/v1alpha2", "TraitDefinition", name)
+                .await
+                .filter(|d| condition_is(d, "Ready", status))
+        },
+    )
+    .await
 }
 
 /// Wait until the AppConfig `name` has `Synced` = `status`; return it.
@@ -330,21 +351,8 @@ async fn a_new_plugin_version_in_a_configmap_is_served_and_a_broken_one_is_refus
 
     // Corrupt bytes: refused, the Definition says why, 2.0.0 keeps serving.
     env.put_configmap("stamp", b"\0asm garbage").await;
-    let definition = env
-        .wait_for("TraitDefinition not Ready", || async {
-            env.get_cluster(
-                "core.oam.dev/v1alpha2",
-                "TraitDefinition",
-                "stamptraits.test.oam.dev",
-            )
-            .await
-            .filter(|d| condition_is(d, "Ready", "False"))
-        })
-        .await;
-    let message = condition(&definition, "Ready").unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let definition = wait_definition(&env, "stamptraits.test.oam.dev", "False").await;
+    let message = message_of(&definition, "Ready");
     assert!(message.contains("spec.extension.wasm"), "{message}");
     assert!(message.contains("keeps serving"), "{message}");
     assert_eq!(
@@ -376,32 +384,10 @@ async fn a_new_plugin_version_in_a_configmap_is_served_and_a_broken_one_is_refus
         Some(&oam_wasm::engine::sha256_hex(&v2)),
     ))
     .await;
-    env.wait_for("TraitDefinition Ready again", || async {
-        env.get_cluster(
-            "core.oam.dev/v1alpha2",
-            "TraitDefinition",
-            "stamptraits.test.oam.dev",
-        )
-        .await
-        .filter(|d| condition_is(d, "Ready", "True"))
-    })
-    .await;
+    wait_definition(&env, "stamptraits.test.oam.dev", "True").await;
     env.put_configmap("stamp", &v1).await;
-    let definition = env
-        .wait_for("TraitDefinition refuses the wrong digest", || async {
-            env.get_cluster(
-                "core.oam.dev/v1alpha2",
-                "TraitDefinition",
-                "stamptraits.test.oam.dev",
-            )
-            .await
-            .filter(|d| condition_is(d, "Ready", "False"))
-        })
-        .await;
-    let message = condition(&definition, "Ready").unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let definition = wait_definition(&env, "stamptraits.test.oam.dev", "False").await;
+    let message = message_of(&definition, "Ready");
     assert!(message.contains("sha256 mismatch"), "{message}");
     let deployment = env.get("apps/v1", "Deployment", "web").await.unwrap();
     assert_eq!(stamp_of(&deployment), Some("2.0.0"));
@@ -508,10 +494,7 @@ async fn a_plugin_configmap_outside_the_trusted_namespaces_is_refused() {
     env.apply(&app_with_trait("tenant", "web", "SneakyTrait"))
         .await;
     let app = wait_synced(&env, "tenant", "False").await;
-    let message = condition(&app, "Synced").unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = message_of(&app, "Synced");
     assert!(
         message.contains("is not trusted to hold plugins"),
         "{message}"
@@ -520,17 +503,7 @@ async fn a_plugin_configmap_outside_the_trusted_namespaces_is_refused() {
         message.contains("spec.extension.wasm.configMapRef"),
         "{message}"
     );
-    let definition = env
-        .wait_for("TraitDefinition not Ready", || async {
-            env.get_cluster(
-                "core.oam.dev/v1alpha2",
-                "TraitDefinition",
-                "sneakytraits.test.oam.dev",
-            )
-            .await
-            .filter(|d| condition_is(d, "Ready", "False"))
-        })
-        .await;
+    let definition = wait_definition(&env, "sneakytraits.test.oam.dev", "False").await;
     assert!(
         definition.pointer("/status/plugin").is_none(),
         "{definition}"
@@ -570,6 +543,7 @@ async fn the_host_serves_health_readiness_and_metrics() {
         "oam_wasm_plugin_calls_total{plugin=\"containerized\",method=\"render\",outcome=\"ok\"}",
         "oam_wasm_plugin_call_duration_seconds_count{plugin=\"containerized\",method=\"render\"}",
         "oam_wasm_writes_total{action=\"apply\"}",
+        "oam_wasm_reconcile_queue_depth",
     ] {
         assert!(metrics.contains(expected), "{expected} in\n{metrics}");
     }
