@@ -9,7 +9,10 @@ WORKDIR /src
 COPY rust-toolchain.toml ./
 RUN rustup target add wasm32-wasip2
 COPY . .
-RUN cargo build --release --locked -p oam-wasm \
+# No debug info and stripped: about 38 MB instead of about 235 MB (the
+# workspace's release profile keeps line tables for benchmarks).
+RUN CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols \
+    cargo build --release --locked -p oam-wasm \
     && cp target/release/oam-wasm /oam-wasm
 
 # Runtime: distroless with glibc and libgcc_s (what the binary links), CA
