@@ -380,10 +380,31 @@ fn deployment_runs_locked_down() {
                 "--metrics-addr",
                 "0.0.0.0:8080",
                 "--leader-elect",
+                "--plugin-cache-dir",
+                "/var/cache/oam-wasm/plugins",
             ]
             .map(String::from)[..]
         ),
         "{source}: {name} args"
+    );
+    // The plugin cache is writable although the root filesystem is not: it
+    // lives on an emptyDir mounted above the directory the host creates.
+    let mount = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| "/var/cache/oam-wasm/plugins".starts_with(&format!("{}/", m.mount_path)))
+        .unwrap_or_else(|| panic!("{source}: {name} mounts nothing above its plugin cache"));
+    assert_ne!(mount.read_only, Some(true), "{source}: plugin cache mount");
+    let volume = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == mount.name)
+        .unwrap_or_else(|| panic!("{source}: no volume {}", mount.name));
+    assert!(
+        volume.empty_dir.is_some(),
+        "{source}: the plugin cache is an emptyDir"
     );
     let pod_name = container
         .env

@@ -18,7 +18,7 @@ use crate::api::{
     WorkloadDefinition,
 };
 use crate::contract::{Context, Plugin, PluginKind};
-use crate::engine::{Engine, Limits};
+use crate::engine::{DiskCache, Engine, Limits};
 use crate::registry::{self, Registry};
 use crate::render::{Definitions, Rendered, Renderer};
 
@@ -98,6 +98,11 @@ pub struct RunArgs {
     /// process exits anyway.
     #[arg(long, default_value_t = 20)]
     pub shutdown_timeout_secs: u64,
+    /// Keep compiled plugins in this directory (created 0700; must belong
+    /// to this user), so a restart loads them instead of compiling again.
+    /// Off unless given.
+    #[arg(long)]
+    pub plugin_cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -111,6 +116,13 @@ pub struct RenderArgs {
     /// Do not load the built-in Definitions (`deploy/definitions.yaml`).
     #[arg(long)]
     pub no_builtin_definitions: bool,
+    /// Keep compiled plugins here (default: $XDG_CACHE_HOME/oam-wasm, else
+    /// ~/.cache/oam-wasm), so the next render does not compile them again.
+    #[arg(long, conflicts_with = "no_plugin_cache")]
+    pub plugin_cache_dir: Option<PathBuf>,
+    /// Compile every plugin afresh; read and write no plugin cache.
+    #[arg(long)]
+    pub no_plugin_cache: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,7 +201,7 @@ fn run_controller(args: RunArgs) -> Result<()> {
             None => kube::Config::infer().await?,
         };
         let client = kube::Client::try_from(config)?;
-        let engine = Engine::with_defaults()?;
+        let engine = Engine::with_defaults_cached(open_plugin_cache(args.plugin_cache_dir))?;
         let config = crate::controller::Config {
             namespace: args.namespace,
             plugin_namespaces: args.plugin_namespaces,
@@ -369,10 +381,36 @@ pub fn sort_inputs(
 
 fn render(args: &RenderArgs, out: &mut dyn std::io::Write) -> Result<()> {
     let docs = read_documents(&args.inputs)?;
-    let engine = Engine::with_defaults()?;
+    let cache_dir = match (&args.plugin_cache_dir, args.no_plugin_cache) {
+        (_, true) => None,
+        (Some(dir), false) => Some(dir.clone()),
+        (None, false) => default_plugin_cache_dir(),
+    };
+    let engine = Engine::with_defaults_cached(open_plugin_cache(cache_dir))?;
     let rendered = render_offline(docs, &args.namespace, !args.no_builtin_definitions, &engine)?;
     out.write_all(to_yaml_stream(rendered.iter().flat_map(|r| &r.objects))?.as_bytes())?;
     Ok(())
+}
+
+/// `$XDG_CACHE_HOME/oam-wasm`, else `~/.cache/oam-wasm`.
+fn default_plugin_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("oam-wasm"))
+}
+
+/// The plugin cache in `dir`; a directory that cannot be used is a warning,
+/// not an error: plugins are then compiled as if there were no cache.
+fn open_plugin_cache(dir: Option<PathBuf>) -> Option<DiskCache> {
+    match DiskCache::open(dir?) {
+        Ok(cache) => Some(cache),
+        Err(e) => {
+            tracing::warn!(error = %e, "not caching compiled plugins on disk");
+            None
+        }
+    }
 }
 
 /// Render every ApplicationConfiguration among `docs` with the Definitions,

@@ -13,8 +13,13 @@
 //! CPU a call may burn is bounded by its deadline (epoch ticks), its memory
 //! by [`Limits::memory_bytes`], what it can return by [`Limits::output_bytes`].
 //!
+//! Compiled components can also be kept on disk ([`DiskCache`]), keyed by
+//! the same sha256, so a restart loads them instead of compiling again.
+//!
 //! This module must not know about OAM objects; it deals in JSON strings and
 //! the types of [`crate::contract`].
+
+mod disk_cache;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -28,6 +33,8 @@ use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub use disk_cache::{CacheDirError, DiskCache};
 
 use crate::contract::{
     self, CallError, Context, HealthReport, HealthState, Info, Outcome, Patch, PatchBody,
@@ -52,6 +59,10 @@ const STDIO_CAPTURE_BYTES: usize = 64 * 1024;
 /// How many `log` lines a call may emit, and how long each may be.
 const LOG_LINES_PER_CALL: usize = 64;
 const LOG_LINE_BYTES: usize = 4096;
+/// Bytes of linear memory and of tables a pool slot keeps resident between
+/// calls (see [`PoolingAllocationConfig::linear_memory_keep_resident`]).
+const KEEP_RESIDENT_MEMORY: usize = 4 << 20;
+const KEEP_RESIDENT_TABLE: usize = 64 << 10;
 
 /// Per-call limits of a plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +135,7 @@ struct Inner {
     engine: wasmtime::Engine,
     linker: Linker<CallState>,
     compiled: Mutex<HashMap<[u8; 32], Arc<Compiled>>>,
+    disk_cache: Option<DiskCache>,
     ceiling: Limits,
     // Dropping the sender stops the ticker thread.
     _ticker: mpsc::Sender<()>,
@@ -166,6 +178,15 @@ impl Engine {
     /// `max_instances` calls run at once across the process; a call beyond
     /// that fails with [`CallError::Instantiate`].
     pub fn new(ceiling: Limits, max_instances: u32) -> Result<Engine, LoadError> {
+        Engine::with_disk_cache(ceiling, max_instances, None)
+    }
+
+    /// [`Engine::new`], keeping compiled components in `disk_cache` too.
+    pub fn with_disk_cache(
+        ceiling: Limits,
+        max_instances: u32,
+        disk_cache: Option<DiskCache>,
+    ) -> Result<Engine, LoadError> {
         let mut pool = PoolingAllocationConfig::default();
         let memory_ceiling = usize::try_from(ceiling.memory_bytes).unwrap_or(usize::MAX);
         pool.total_component_instances(max_instances)
@@ -173,7 +194,13 @@ impl Engine {
             .total_memories(max_instances.saturating_mul(2))
             .total_tables(max_instances.saturating_mul(4))
             .total_stacks(max_instances)
-            .max_memory_size(memory_ceiling);
+            .max_memory_size(memory_ceiling)
+            // Keep the first pages of a reused slot resident and reset them
+            // with memset instead of madvise: a call then does not page its
+            // heap and stack in again (each fault costs more than the
+            // memset). See BENCHMARKS.md.
+            .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
+            .table_keep_resident(KEEP_RESIDENT_TABLE);
 
         let mut config = Config::new();
         config
@@ -198,6 +225,7 @@ impl Engine {
                 engine,
                 linker,
                 compiled: Mutex::new(HashMap::new()),
+                disk_cache,
                 ceiling,
                 _ticker: ticker,
             }),
@@ -207,6 +235,12 @@ impl Engine {
     /// An engine with [`Limits::CEILING`] and room for 256 concurrent calls.
     pub fn with_defaults() -> Result<Engine, LoadError> {
         Engine::new(Limits::CEILING, 256)
+    }
+
+    /// [`Engine::with_defaults`] with compiled components kept in
+    /// `disk_cache` when one is given.
+    pub fn with_defaults_cached(disk_cache: Option<DiskCache>) -> Result<Engine, LoadError> {
+        Engine::with_disk_cache(Limits::CEILING, 256, disk_cache)
     }
 
     /// The ceilings every plugin's limits are capped at.
@@ -254,8 +288,7 @@ impl Engine {
     }
 
     fn compile(&self, wasm: &[u8], digest: &[u8; 32]) -> Result<Compiled, LoadError> {
-        let component = Component::new(&self.inner.engine, wasm)
-            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let component = self.component(wasm, digest)?;
         let pre = self
             .inner
             .linker
@@ -304,6 +337,23 @@ impl Engine {
                 properties_schema,
             },
         })
+    }
+
+    /// The compiled component: from the disk cache when it holds it, else
+    /// compiled (and then stored there).
+    fn component(&self, wasm: &[u8], digest: &[u8; 32]) -> Result<Component, LoadError> {
+        let engine = &self.inner.engine;
+        let Some(cache) = &self.inner.disk_cache else {
+            return Component::new(engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")));
+        };
+        let digest = hex(digest);
+        if let Some(component) = cache.get(engine, &digest) {
+            return Ok(component);
+        }
+        let component =
+            Component::new(engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        cache.put(engine, &digest, &component);
+        Ok(component)
     }
 
     /// Run `f` against a fresh instance in a fresh store with `limits`.

@@ -6,8 +6,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn oam_wasm(args: &[&str]) -> Output {
+    oam_wasm_cached(args, &scratch("xdg-cache"))
+}
+
+/// With `$XDG_CACHE_HOME` in `cache_home`, so `render` keeps its compiled
+/// plugins out of the user's own cache.
+fn oam_wasm_cached(args: &[&str], cache_home: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_oam-wasm"))
         .args(args)
+        .env("XDG_CACHE_HOME", cache_home)
         .current_dir(root())
         .output()
         .expect("run oam-wasm")
@@ -49,6 +56,47 @@ fn render_prints_the_example_as_a_yaml_stream() {
         ]
     );
     assert!(stdout.contains("replicas: 2"), "{stdout}");
+}
+
+#[test]
+fn render_keeps_compiled_plugins_in_its_cache_and_uses_them() {
+    let home = scratch("render-cache");
+    let cache = home.join("oam-wasm");
+    let _ = std::fs::remove_dir_all(&cache);
+    let entries = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&cache)
+            .map(|dir| {
+                dir.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+
+    let off = oam_wasm_cached(
+        &["render", "--no-plugin-cache", "examples/wordpress/"],
+        &home,
+    );
+    assert!(off.status.success(), "{}", text(&off.stderr));
+    assert!(entries().is_empty(), "{:?}", entries());
+
+    let first = oam_wasm_cached(&["render", "examples/wordpress/"], &home);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let stored = entries();
+    // The five built-ins the example uses, one compiled artifact each.
+    assert_eq!(stored.len(), 5, "{stored:?}");
+    assert!(stored.iter().all(|n| n.ends_with(".cwasm")), "{stored:?}");
+
+    // A corrupt entry is compiled again and rewritten, never an error.
+    let victim = cache.join(&stored[0]);
+    std::fs::write(&victim, b"garbage").unwrap();
+    let second = oam_wasm_cached(&["render", "examples/wordpress/"], &home);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert_eq!(text(&second.stdout), text(&first.stdout));
+    assert_eq!(text(&off.stdout), text(&first.stdout));
+    assert_eq!(entries(), stored);
+    assert!(std::fs::metadata(&victim).unwrap().len() > 1024);
 }
 
 #[test]
