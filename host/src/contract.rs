@@ -159,6 +159,11 @@ pub enum CallError {
     /// The plugin returned more than the host accepts.
     #[error("plugin returned {size} bytes, more than the {limit} byte output limit")]
     OutputTooLarge { size: usize, limit: usize },
+    /// The plugin returned more objects and patches than the host accepts.
+    #[error(
+        "plugin returned {count} objects and patches, more than the {limit} the host accepts in one answer"
+    )]
+    TooManyItems { count: usize, limit: usize },
     /// The plugin is of the other kind (e.g. a workload plugin named by a
     /// TraitDefinition).
     #[error("plugin {name} is a {actual} plugin, but a {expected} plugin is needed here")]
@@ -209,6 +214,7 @@ impl CallError {
             CallError::StackOverflow => "stack_overflow",
             CallError::Trap(_) => "trap",
             CallError::OutputTooLarge { .. } => "output_too_large",
+            CallError::TooManyItems { .. } => "too_many_items",
             CallError::WrongKind { .. } => "wrong_kind",
             CallError::Instantiate(_) => "instantiate",
         }

@@ -11,7 +11,10 @@
 //! Guarantees: a plugin that traps, loops, recurses or allocates without
 //! bound becomes a [`CallError`], never a panic or a stall of the host. The
 //! CPU a call may burn is bounded by its deadline (epoch ticks), its memory
-//! by [`Limits::memory_bytes`], what it can return by [`Limits::output_bytes`].
+//! by [`Limits::memory_bytes`], what it can return by [`Limits::output_bytes`]
+//! and [`MAX_ANSWER_ITEMS`]. The host copies an answer out of the guest's
+//! memory before it can measure it, so that copy is bounded by the memory
+//! limit; the size and count checks then refuse it before anything parses it.
 //!
 //! Compiled components can also be kept on disk ([`DiskCache`]), keyed by
 //! the same sha256, so a restart loads them instead of compiling again.
@@ -56,6 +59,11 @@ const EPOCH_TICK: Duration = Duration::from_millis(2);
 /// What a plugin may write to stdout and stderr per call (each); past this
 /// the write traps.
 const STDIO_CAPTURE_BYTES: usize = 64 * 1024;
+/// How many items (objects and patches together) one answer may hold. A
+/// plugin answering with thousands of small objects stays under the byte
+/// limit yet would cost the host a server-side apply and an inventory entry
+/// each; past this the answer is refused before any of it is parsed.
+pub const MAX_ANSWER_ITEMS: usize = 1000;
 /// How many `log` lines a call may emit, and how long each may be.
 const LOG_LINES_PER_CALL: usize = 64;
 const LOG_LINE_BYTES: usize = 4096;
@@ -446,7 +454,13 @@ impl WasmPlugin {
         }
     }
 
-    fn check_output(&self, size: usize) -> Result<(), CallError> {
+    fn check_output(&self, items: usize, size: usize) -> Result<(), CallError> {
+        if items > MAX_ANSWER_ITEMS {
+            return Err(CallError::TooManyItems {
+                count: items,
+                limit: MAX_ANSWER_ITEMS,
+            });
+        }
         if size > self.limits.output_bytes {
             return Err(CallError::OutputTooLarge {
                 size,
@@ -504,7 +518,7 @@ impl Plugin for WasmPlugin {
                     wit::PatchBody::Merge(s) | wit::PatchBody::JsonPatch(s) => s.len(),
                 })
                 .sum::<usize>();
-        self.check_output(size)?;
+        self.check_output(outcome.outputs.len() + outcome.patches.len(), size)?;
         Ok(Outcome {
             patches: outcome.patches.into_iter().map(from_wit_patch).collect(),
             outputs: outcome.outputs,
@@ -530,7 +544,7 @@ impl Plugin for WasmPlugin {
             },
         )?;
         let objects = answer.map_err(|e| CallError::Rejected(from_wit_error(e)))?;
-        self.check_output(objects.iter().map(String::len).sum())?;
+        self.check_output(objects.len(), objects.iter().map(String::len).sum())?;
         Ok(objects)
     }
 
@@ -550,7 +564,7 @@ impl Plugin for WasmPlugin {
                     .call_health(store, &wit_ctx, observed),
             },
         )?;
-        self.check_output(report.message.len())?;
+        self.check_output(1, report.message.len())?;
         Ok(HealthReport {
             state: match report.state {
                 wit::HealthState::Healthy => HealthState::Healthy,

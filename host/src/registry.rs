@@ -4,7 +4,8 @@
 //! Sources: `builtin:` names (embedded in the binary), ConfigMap `binaryData`
 //! (from ConfigMap objects the registry was given), and files. A plugin is
 //! compiled on first use and kept; its `describe` is checked (a `builtin:`
-//! must name itself as asked, a `sha256` pin must match the bytes) and its
+//! must name itself as asked, a component from elsewhere must not take a
+//! built-in's name, a `sha256` pin must match the bytes) and its
 //! properties schema compiled once. A broken plugin is a value
 //! ([`RegistryError`]) reported against the Definition, never a reason to
 //! stop serving the others.
@@ -60,6 +61,10 @@ pub enum RegistryError {
         "plugin describes itself as {actual:?}, but the Definition asks for builtin {expected:?}"
     )]
     NameMismatch { expected: String, actual: String },
+    #[error(
+        "plugin describes itself as {name:?}, the name of a built-in plugin, but is not that built-in; rename it in its describe"
+    )]
+    ImpersonatesBuiltin { name: String },
     #[error("plugin {name} is a {actual} plugin, but this Definition needs a {expected} plugin")]
     WrongKind {
         name: String,
@@ -359,6 +364,18 @@ impl Registry {
             return Err(RegistryError::NameMismatch {
                 expected: expected.clone(),
                 actual: loaded.info().name.clone(),
+            });
+        }
+        // A plugin names itself, and that name is what status, Events and
+        // metrics blame; one from a ConfigMap, file or URL may not pass
+        // itself off as a built-in (the built-in's own bytes, served from
+        // elsewhere, are no lie).
+        if !matches!(wasm.source, WasmSource::Builtin(_))
+            && Registry::builtin_bytes(&loaded.info().name)
+                .is_some_and(|builtin| engine::sha256_hex(builtin) != digest)
+        {
+            return Err(RegistryError::ImpersonatesBuiltin {
+                name: loaded.info().name.clone(),
             });
         }
         let mut plugin: Arc<dyn Plugin> = Arc::new(loaded);

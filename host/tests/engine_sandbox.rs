@@ -174,6 +174,28 @@ fn oversized_output_is_refused() {
 }
 
 #[test]
+fn too_many_objects_are_refused() {
+    // 10,000 small ConfigMaps: under the byte limit, over the item limit.
+    let policy = load_testing("hostile-policy", GENEROUS);
+    let result = policy.apply(
+        &ctx(),
+        r#"{"spec": {"mode": "many-objects"}}"#,
+        &deployment_workload(),
+        &[],
+    );
+    assert_eq!(
+        result.as_ref().map_err(Clone::clone).err(),
+        Some(CallError::TooManyItems {
+            count: 10_000,
+            limit: oam_wasm::engine::MAX_ANSWER_ITEMS
+        }),
+        "{}",
+        summary(&result)
+    );
+    assert_engine_still_serves("hostile-policy many-objects");
+}
+
+#[test]
 fn panic_becomes_a_trap() {
     let trap = load_testing("hostile-trap", GENEROUS);
     match apply_hostile(&trap) {

@@ -108,18 +108,16 @@ impl Tracked {
                     field: pointer_to_path(&path),
                 });
             }
-            for (other_path, (other, theirs)) in &self.written {
-                if other != writer && overlaps(&path, other_path) {
-                    let ours = pointer_value(&next, other_path)
-                        .or_else(|| pointer_value(&next, &path))
-                        .map_or_else(|| "(removed)".to_string(), |v| v.to_string());
-                    return Err(MergeError::Conflict {
-                        field: pointer_to_path(other_path),
-                        other: other.clone(),
-                        theirs: theirs.to_string(),
-                        ours,
-                    });
-                }
+            if let Some((other_path, (other, theirs))) = self.overlapping(&path, writer) {
+                let ours = pointer_value(&next, other_path)
+                    .or_else(|| pointer_value(&next, &path))
+                    .map_or_else(|| "(removed)".to_string(), |v| v.to_string());
+                return Err(MergeError::Conflict {
+                    field: pointer_to_path(other_path),
+                    other: other.clone(),
+                    theirs: theirs.to_string(),
+                    ours,
+                });
             }
             let written = pointer_value(&next, &path).cloned().unwrap_or(Value::Null);
             record.push((path, written));
@@ -129,6 +127,33 @@ impl Tracked {
         }
         self.value = next;
         Ok(())
+    }
+}
+
+impl Tracked {
+    /// The first field (in key order) that another writer wrote and that
+    /// overlaps `path`: a parent of it, the field itself, or a field inside
+    /// it. Parents are looked up and children range-scanned, so one check
+    /// costs O(depth · log n + children) rather than a scan of every field
+    /// written so far: an answer with many fields cannot make conflict
+    /// detection quadratic.
+    fn overlapping(&self, path: &str, writer: &str) -> Option<(&String, &(String, Value))> {
+        let parents_and_self = path
+            .match_indices('/')
+            .map(|(i, _)| &path[..i])
+            .chain(std::iter::once(path))
+            .filter_map(|p| self.written.get_key_value(p));
+        let inside = format!("{path}/");
+        let children = self
+            .written
+            .range::<str, _>((
+                std::ops::Bound::Included(inside.as_str()),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(k, _)| k.starts_with(&inside));
+        parents_and_self
+            .chain(children)
+            .find(|(_, (other, _))| other != writer)
     }
 }
 
@@ -252,6 +277,70 @@ mod tests {
     }
 
     #[test]
+    fn removing_a_parent_of_a_field_another_trait_wrote_conflicts_and_names_that_field() {
+        let mut d = deployment();
+        d.apply(
+            "A",
+            PatchKind::JsonPatch,
+            r#"[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"y"}]"#,
+        )
+        .unwrap();
+        let err = d
+            .apply("B", PatchKind::Merge, r#"{"spec":{"template":null}}"#)
+            .unwrap_err();
+        match err {
+            MergeError::Conflict { field, other, .. } => {
+                assert_eq!(field, "spec.template.spec.containers[0].image");
+                assert_eq!(other, "A");
+            }
+            other => panic!("expected a conflict, got {other}"),
+        }
+    }
+
+    #[test]
+    fn a_field_whose_name_extends_another_does_not_overlap_it() {
+        let mut d = deployment();
+        d.apply("A", PatchKind::Merge, r#"{"spec":{"rep":1}}"#)
+            .unwrap();
+        d.apply("B", PatchKind::Merge, r#"{"spec":{"replicas":3}}"#)
+            .unwrap();
+        d.apply("C", PatchKind::Merge, r#"{"spec":{"re":2}}"#)
+            .unwrap();
+    }
+
+    #[test]
+    fn many_disjoint_fields_from_two_traits_merge() {
+        // 20,000 fields each: a scan of every written field per change
+        // would be 4e8 comparisons; the lookups keep it linear.
+        let fields = |prefix: &str| {
+            let map: serde_json::Map<String, Value> = (0..20_000)
+                .map(|i| (format!("{prefix}-{i}"), json!("v")))
+                .collect();
+            json!({"metadata": {"annotations": map}}).to_string()
+        };
+        let mut d = Tracked::new(json!({"metadata": {"name": "web", "annotations": {}}}));
+        d.apply("A", PatchKind::Merge, &fields("a"))
+            .map_err(|e| e.to_string().chars().take(300).collect::<String>())
+            .unwrap();
+        d.apply("B", PatchKind::Merge, &fields("b"))
+            .map_err(|e| e.to_string().chars().take(300).collect::<String>())
+            .unwrap();
+        let annotations = d.value()["metadata"]["annotations"].as_object().unwrap();
+        assert_eq!(annotations.len(), 40_000);
+        let err = d
+            .apply(
+                "C",
+                PatchKind::Merge,
+                r#"{"metadata":{"annotations":{"b-19999":"w"}}}"#,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&err, MergeError::Conflict { other, .. } if other == "B"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn host_owned_fields_cannot_be_patched() {
         for body in [
             r#"{"metadata":{"namespace":"other"}}"#,
@@ -260,6 +349,8 @@ mod tests {
             r#"{"metadata":{"labels":{"app.oam.dev/name":"evil"}}}"#,
             r#"{"metadata":{"labels":null}}"#,
             r#"{"kind":"Pod"}"#,
+            r#"{"metadata":{"ownerReferences":[{"apiVersion":"v1","kind":"Namespace","name":"kube-system","uid":"0","controller":true}]}}"#,
+            r#"{"metadata":{"labels":{"app.oam.dev/component":"other"}}}"#,
         ] {
             let mut d = deployment();
             let err = d.apply("T", PatchKind::Merge, body).unwrap_err();
