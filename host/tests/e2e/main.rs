@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod env;
+mod hostile;
 
 use env::{Env, free_port, http_get, stamp_wasm, testing_wasm};
 use serde_json::{Value, json};
