@@ -33,6 +33,9 @@ pub enum ApplyError {
         api_version: String,
         kind: String,
         reason: String,
+        /// Discovery answered that the kind is not served (rather than
+        /// failing to answer): no object of it can exist.
+        not_served: bool,
     },
     /// Rendered objects are namespaced; this kind is cluster-scoped.
     #[error("{api_version}/{kind} {name} is cluster-scoped; only namespaced objects are applied")]
@@ -131,6 +134,8 @@ impl Applier {
                 api_version: api_version.to_string(),
                 kind: kind.to_string(),
                 reason: e.to_string(),
+                not_served: matches!(&e, kube::Error::Discovery(_))
+                    || matches!(&e, kube::Error::Api(s) if s.code == 404),
             })?;
         self.kinds
             .write()
@@ -200,14 +205,25 @@ impl Applier {
         reference: &TypedReference,
         owner_uid: &str,
     ) -> Result<bool, ApplyError> {
-        let api = self
+        let api = match self
             .api_for(
                 namespace,
                 &reference.api_version,
                 &reference.kind,
                 &reference.name,
             )
-            .await?;
+            .await
+        {
+            // The inventory may list what was about to be created and never
+            // was (see `controller::inventory`): an object of a kind the
+            // server does not serve, or of a cluster-scoped kind (never
+            // applied), does not exist.
+            Err(ApplyError::UnknownKind {
+                not_served: true, ..
+            })
+            | Err(ApplyError::ClusterScoped { .. }) => return Ok(false),
+            other => other?,
+        };
         let object = format!("{} {namespace}/{}", reference.kind, reference.name);
         let current = api
             .get_opt(&reference.name)

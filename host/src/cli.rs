@@ -103,6 +103,11 @@ pub struct RunArgs {
     /// Off unless given.
     #[arg(long)]
     pub plugin_cache_dir: Option<PathBuf>,
+    /// Seconds one reconcile (its API requests included) may take before it
+    /// is abandoned and retried with backoff: a request the API server never
+    /// answers cannot wedge an app.
+    #[arg(long, default_value_t = 120)]
+    pub reconcile_timeout_secs: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -221,6 +226,7 @@ fn run_controller(args: RunArgs) -> Result<()> {
                     duration: std::time::Duration::from_secs(args.lease_duration_secs),
                 }),
             shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout_secs),
+            reconcile_timeout: std::time::Duration::from_secs(args.reconcile_timeout_secs.max(1)),
         };
         crate::controller::run(client, engine, config).await?;
         Ok(())

@@ -14,6 +14,7 @@
 //! Reconcile itself lives in [`reconcile`]; plugin serving and Definition
 //! status in [`plugins`].
 
+pub mod inventory;
 pub mod leader;
 pub mod plugins;
 pub mod reconcile;
@@ -72,6 +73,8 @@ pub struct Config {
     /// After SIGTERM, how long in-flight reconciles may take before the
     /// process exits anyway (keep it under the pod's grace period).
     pub shutdown_timeout: std::time::Duration,
+    /// How long one reconcile may take before it is abandoned and retried.
+    pub reconcile_timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -84,6 +87,7 @@ impl Default for Config {
             metrics_addr: None,
             leader_election: None,
             shutdown_timeout: std::time::Duration::from_secs(20),
+            reconcile_timeout: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -283,6 +287,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         components,
         failures: Mutex::new(HashMap::new()),
         telemetry: telemetry.clone(),
+        reconcile_timeout: config.reconcile_timeout,
     });
 
     let app_stream = watcher::watcher(

@@ -53,6 +53,9 @@ pub struct Ctx {
     /// Consecutive transient failures per app, for backoff.
     pub failures: Mutex<HashMap<ObjectRef<ApplicationConfiguration>, u32>>,
     pub telemetry: Arc<crate::controller::telemetry::Telemetry>,
+    /// A reconcile still running after this long is abandoned (dropping its
+    /// in-flight requests) and retried: see `reconcile`.
+    pub reconcile_timeout: Duration,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -70,6 +73,8 @@ pub enum ReconcileError {
     Status(#[source] kube::Error),
     #[error("render worker failed: {0}")]
     Worker(String),
+    #[error("reconcile took longer than {0:?} (an API request got no answer?); abandoned")]
+    Timeout(Duration),
 }
 
 /// The outcome of the work before the status is written.
@@ -92,7 +97,12 @@ pub async fn reconcile(
     let started = std::time::Instant::now();
     ctx.telemetry
         .dequeued(&app.namespace().unwrap_or_default(), &app.name_any());
-    let result = reconcile_app(app, ctx.clone()).await;
+    // kube's client sets no response timeout: a request the API server
+    // never answers would hold this app's reconcile (and its queue slot)
+    // forever. Reconcile is idempotent, so dropping it midway is safe.
+    let result = tokio::time::timeout(ctx.reconcile_timeout, reconcile_app(app, ctx.clone()))
+        .await
+        .unwrap_or(Err(ReconcileError::Timeout(ctx.reconcile_timeout)));
     let label = match &result {
         Ok((_, true)) => "synced",
         Ok((_, false)) => "failed",
@@ -114,10 +124,15 @@ async fn reconcile_app(
         return Ok((Action::await_change(), true));
     }
     let namespace = app.namespace().unwrap_or_else(|| "default".to_string());
-    let previous = app.status.clone().unwrap_or_default();
+    let mut previous = app.status.clone().unwrap_or_default();
     let outcome = match render(&app, &namespace, &ctx).await? {
         Err(error) => Outcome::RenderFailed(error),
         Ok(rendered) => {
+            // Record what may be created before creating it (see `inventory`).
+            if let Some(intent) = crate::controller::inventory::with_intent(&previous, &rendered) {
+                write_status(&ctx, &app, &namespace, &previous, &intent).await?;
+                previous = intent;
+            }
             let mut applied = Vec::with_capacity(rendered.objects.len());
             let mut failure = None;
             for object in &rendered.objects {

@@ -222,6 +222,25 @@ impl Env {
         self.host.wait().unwrap();
     }
 
+    /// SIGKILL the host [`Env::start`] started and start a fresh one in its
+    /// place (same arguments as `run_args`, logging to `<name>.log`), as a
+    /// Deployment's pod would be replaced.
+    #[allow(dead_code)]
+    pub fn restart_host(&mut self, run_args: &[&str], name: &str) {
+        // It may be dead already ([`Env::kill_host`]).
+        let _ = self.host.kill();
+        let _ = self.host.wait();
+        self.log = self.dir.join(format!("{name}.log"));
+        self.host = spawn(
+            &self.kubeconfig,
+            &self.ns,
+            self.server.is_none(),
+            run_args,
+            name,
+            &self.log,
+        );
+    }
+
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();

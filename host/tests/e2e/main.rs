@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod env;
+mod faults;
 mod hostile;
 
 use env::{Env, free_port, http_get, stamp_wasm, testing_wasm};
