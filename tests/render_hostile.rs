@@ -133,7 +133,8 @@ fn an_infinite_loop_is_stopped_at_the_definitions_deadline() {
 
 #[test]
 fn unbounded_allocation_is_stopped_at_the_definitions_memory_limit() {
-    let err = hostile_error("hostile-hog", TIGHT, "");
+    // A generous deadline, so the memory limit is what stops it.
+    let err = hostile_error("hostile-hog", "{timeoutMs: 5000, memoryMiB: 16}", "");
     assert_error(
         &err,
         Reason::PluginFailed,
