@@ -263,6 +263,31 @@ impl Applier {
     }
 }
 
+impl Applier {
+    /// The object `reference` names in `namespace`, if it exists.
+    pub async fn get(
+        &self,
+        namespace: &str,
+        reference: &TypedReference,
+    ) -> Result<Option<DynamicObject>, ApplyError> {
+        let api = self
+            .api_for(
+                namespace,
+                &reference.api_version,
+                &reference.kind,
+                &reference.name,
+            )
+            .await?;
+        api.get_opt(&reference.name)
+            .await
+            .map_err(|source| ApplyError::Api {
+                verb: "get",
+                object: format!("{} {namespace}/{}", reference.kind, reference.name),
+                source,
+            })
+    }
+}
+
 /// Whether two references name the same object (uids aside).
 pub fn same_object(a: &TypedReference, b: &TypedReference) -> bool {
     a.api_version == b.api_version && a.kind == b.kind && a.name == b.name

@@ -108,6 +108,11 @@ pub struct RunArgs {
     /// answers cannot wedge an app.
     #[arg(long, default_value_t = 120)]
     pub reconcile_timeout_secs: u64,
+    /// How many revisions (ControllerRevisions) of one Component are kept;
+    /// the latest and those an ApplicationConfiguration uses are never
+    /// deleted.
+    #[arg(long, default_value_t = crate::controller::revisions::DEFAULT_REVISION_LIMIT)]
+    pub revision_limit: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -227,6 +232,7 @@ fn run_controller(args: RunArgs) -> Result<()> {
                 }),
             shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout_secs),
             reconcile_timeout: std::time::Duration::from_secs(args.reconcile_timeout_secs.max(1)),
+            revision_limit: args.revision_limit,
         };
         crate::controller::run(client, engine, config).await?;
         Ok(())
@@ -290,9 +296,12 @@ pub struct Inputs {
     pub components: BTreeMap<(String, String), Component>,
     pub definitions: Option<Definitions>,
     pub configmaps: Vec<(String, String, BTreeMap<String, Vec<u8>>)>,
+    /// Component revisions (apps/v1 ControllerRevisions), by namespace.
+    pub revisions: BTreeMap<String, crate::render::ComponentRevisions>,
 }
 
-/// Sort documents into apps, components, Definitions and plugin ConfigMaps.
+/// Sort documents into apps, components, Definitions, plugin ConfigMaps and
+/// Component revisions (ControllerRevisions).
 /// Objects of other kinds are skipped.
 pub fn sort_inputs(
     docs: Vec<(String, Value)>,
@@ -354,6 +363,21 @@ pub fn sort_inputs(
                 for info in KindInfo::from_crd_value(&doc).map_err(|e| anyhow!("{origin}: {e}"))? {
                     definitions.kinds_mut().insert(info);
                 }
+            }
+            (false, "ControllerRevision") if api_version == "apps/v1" => {
+                let ns = doc
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or(namespace)
+                    .to_string();
+                let revision =
+                    serde_json::from_value(doc).with_context(|| parse_err("ControllerRevision"))?;
+                inputs
+                    .revisions
+                    .entry(ns)
+                    .or_default()
+                    .add(&revision)
+                    .map_err(|e| anyhow!("{origin}: {e}"))?;
             }
             (false, "ConfigMap") if api_version == "v1" => {
                 let ns = doc
@@ -450,7 +474,8 @@ pub fn render_offline(
             .filter(|((cns, _), _)| *cns == ns)
             .map(|((_, name), c)| (name.clone(), c.clone()))
             .collect();
-        all.push(renderer.render(app, &components)?);
+        let revisions = inputs.revisions.get(&ns).cloned().unwrap_or_default();
+        all.push(renderer.render_with_revisions(app, &components, &revisions)?);
     }
     Ok(all)
 }

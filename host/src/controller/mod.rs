@@ -15,9 +15,11 @@
 //! status in [`plugins`].
 
 pub mod inventory;
+pub mod history;
 pub mod leader;
 pub mod plugins;
 pub mod reconcile;
+pub mod revisions;
 pub mod telemetry;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -75,6 +77,9 @@ pub struct Config {
     pub shutdown_timeout: std::time::Duration,
     /// How long one reconcile may take before it is abandoned and retried.
     pub reconcile_timeout: std::time::Duration,
+    /// How many revisions of one Component are kept (the latest and those
+    /// in use are kept anyway).
+    pub revision_limit: usize,
 }
 
 impl Default for Config {
@@ -88,6 +93,7 @@ impl Default for Config {
             leader_election: None,
             shutdown_timeout: std::time::Duration::from_secs(20),
             reconcile_timeout: std::time::Duration::from_secs(120),
+            revision_limit: revisions::DEFAULT_REVISION_LIMIT,
         }
     }
 }
@@ -261,7 +267,19 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         components_writer,
         |inputs, component: &Component| inputs.component_changed(component),
     );
+    let component_revisions = revisions::spawn(
+        &client,
+        &config.namespace,
+        apps.clone(),
+        config.revision_limit,
+        shutdown.clone(),
+        {
+            let inputs = inputs.clone();
+            move |revision| inputs.revision_changed(revision)
+        },
+    );
     for ready in [
+        component_revisions.wait_until_ready().await.is_ok(),
         crds.wait_until_ready().await.is_ok(),
         workloads.wait_until_ready().await.is_ok(),
         traits.wait_until_ready().await.is_ok(),
@@ -285,6 +303,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         plugins: serving.clone(),
         definitions: inputs.definitions.clone(),
         components,
+        revisions: component_revisions,
         failures: Mutex::new(HashMap::new()),
         telemetry: telemetry.clone(),
         reconcile_timeout: config.reconcile_timeout,
@@ -476,6 +495,29 @@ impl Inputs {
                     .components
                     .iter()
                     .any(|c| c.component_name.as_deref() == Some(name.as_str()))
+        });
+    }
+
+    /// A revision of a Component was recorded or removed: re-render the
+    /// apps that name the Component or pin one of its revisions.
+    fn revision_changed(&self, revision: &k8s_openapi::api::apps::v1::ControllerRevision) {
+        let namespace = revision.namespace();
+        let Some(component) = revision
+            .labels()
+            .get(crate::render::revisions::LABEL_CONTROLLER_COMPONENT)
+            .cloned()
+        else {
+            return;
+        };
+        self.trigger_apps(|app| {
+            app.namespace() == namespace
+                && app.spec.components.iter().any(|c| {
+                    c.component_name.as_deref() == Some(component.as_str())
+                        || c.revision_name.as_deref().is_some_and(|r| {
+                            crate::render::revisions::split_revision_name(r)
+                                .is_some_and(|(name, _)| name == component)
+                        })
+                })
         });
     }
 

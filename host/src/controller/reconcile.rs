@@ -50,6 +50,8 @@ pub struct Ctx {
     /// rebuilt when a Definition changes.
     pub definitions: Arc<RwLock<Arc<Definitions>>>,
     pub components: Store<Component>,
+    /// Component revisions (ControllerRevisions), for `revisionName` pins.
+    pub revisions: Store<k8s_openapi::api::apps::v1::ControllerRevision>,
     /// Consecutive transient failures per app, for backoff.
     pub failures: Mutex<HashMap<ObjectRef<ApplicationConfiguration>, u32>>,
     pub telemetry: Arc<crate::controller::telemetry::Telemetry>,
@@ -190,6 +192,15 @@ async fn reconcile_app(
             let uid = app.uid().unwrap_or_default();
             let mut inventory: Vec<TypedReference> =
                 applied.iter().map(|a| a.reference.clone()).collect();
+            status.history_workloads = crate::controller::history::keep(
+                &ctx,
+                &namespace,
+                &app,
+                &rendered.components,
+                &previous.applied_resources,
+                &mut inventory,
+            )
+            .await;
             let mut prune_error = None;
             for old in &previous.applied_resources {
                 if inventory.iter().any(|new| same_object(new, old)) {
@@ -295,6 +306,7 @@ async fn render(
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
+    let revisions = crate::controller::revisions::of_namespace(&ctx.revisions, namespace);
     let plugins = ctx.plugins.clone();
     let app = app.clone();
     tokio::task::spawn_blocking(move || {
@@ -302,7 +314,7 @@ async fn render(
             definitions: &definitions,
             plugins: &*plugins,
         }
-        .render(&app, &components)
+        .render_with_revisions(&app, &components, &revisions)
     })
     .await
     .map_err(|e| ReconcileError::Worker(e.to_string()))

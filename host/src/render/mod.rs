@@ -14,6 +14,7 @@
 
 pub mod definitions;
 pub mod merge;
+pub mod revisions;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -34,6 +35,7 @@ use crate::fieldpath::FieldPath;
 use crate::registry::{PluginResolver, RegistryError, ResolvedPlugin};
 pub use definitions::Definitions;
 use merge::{PatchKind, Tracked};
+pub use revisions::ComponentRevisions;
 
 /// Label: the ApplicationConfiguration an object belongs to.
 pub const LABEL_APP: &str = "app.oam.dev/name";
@@ -135,6 +137,10 @@ pub struct ComponentResult {
     /// as-is, no plugin judges it).
     #[serde(skip)]
     pub health_probe: Option<HealthProbe>,
+    /// A trait's TraitDefinition is `revisionEnabled`: each revision has its
+    /// own workload, and the earlier ones are left to the trait.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub revision_enabled: bool,
 }
 
 /// The workload plugin of a component and the context it rendered in: what
@@ -202,6 +208,17 @@ impl Renderer<'_> {
         app: &ApplicationConfiguration,
         components: &BTreeMap<String, Component>,
     ) -> Result<Rendered, RenderError> {
+        self.render_with_revisions(app, components, &ComponentRevisions::default())
+    }
+
+    /// [`Renderer::render`] with the Component revisions of the app's
+    /// namespace, which `revisionName` entries pin (see [`revisions`]).
+    pub fn render_with_revisions(
+        &self,
+        app: &ApplicationConfiguration,
+        components: &BTreeMap<String, Component>,
+        revisions: &ComponentRevisions,
+    ) -> Result<Rendered, RenderError> {
         let namespace = app.namespace().unwrap_or_else(|| "default".to_string());
         let app_name = app.name_any();
         let blame = Blame::of("ApplicationConfiguration", &namespace, &app_name);
@@ -212,8 +229,16 @@ impl Renderer<'_> {
         let mut seen: BTreeMap<ObjectRef, String> = BTreeMap::new();
         for i in 0..app.spec.components.len() {
             let at = format!("spec.components[{i}]");
+            let resolved = revisions::resolve(
+                &app.spec.components[i],
+                components,
+                revisions,
+                &namespace,
+                &blame,
+                &at,
+            )?;
             let (objects, result) =
-                self.render_component(app, &namespace, &blame, &at, i, components)?;
+                self.render_component(app, &namespace, &blame, &at, i, resolved)?;
             for object in objects {
                 let id = object_ref(&object).ok_or_else(|| {
                     blame.err(
@@ -243,46 +268,20 @@ impl Renderer<'_> {
         blame: &Blame,
         at: &str,
         index: usize,
-        components: &BTreeMap<String, Component>,
+        resolved: revisions::Resolved<'_>,
     ) -> Result<(Vec<Value>, ComponentResult), RenderError> {
         let entry = &app.spec.components[index];
         let app_name = app.name_any();
-        let component_name = match (&entry.component_name, &entry.revision_name) {
-            (Some(name), _) => name.clone(),
-            (None, Some(_)) => {
-                return Err(blame.err(
-                    format!("{at}.revisionName"),
-                    Reason::MissingComponent,
-                    "pinned component revisions need the cluster's ControllerRevisions; \
-                     use componentName to render offline",
-                ));
-            }
-            (None, None) => {
-                return Err(blame.err(
-                    at,
-                    Reason::BadInput,
-                    "a component entry needs componentName or revisionName",
-                ));
-            }
-        };
-        let component = components.get(&component_name).ok_or_else(|| {
-            blame.err(
-                format!("{at}.componentName"),
-                Reason::MissingComponent,
-                format!("component {component_name:?} not found in namespace {namespace}"),
-            )
-        })?;
+        let revisions::Resolved {
+            component_name,
+            revision_name,
+            spec: component_spec,
+        } = resolved;
+        let revision_enabled = revisions::revision_enabled(entry, self.definitions);
         let comp_blame = Blame::of("Component", namespace, &component_name);
-        let revision_name = component
-            .status
-            .as_ref()
-            .and_then(|s| s.latest_revision.as_ref())
-            .map(|r| r.name.clone())
-            .unwrap_or_else(|| format!("{component_name}-v1"));
-
         // Parameters.
-        let mut workload = Value::Object(component.spec.workload.clone());
-        let params = component.spec.parameters.as_deref().unwrap_or_default();
+        let mut workload = Value::Object(component_spec.workload.clone());
+        let params = component_spec.parameters.as_deref().unwrap_or_default();
         let values = entry.parameter_values.as_deref().unwrap_or_default();
         let mut given = BTreeSet::new();
         for (j, pv) in values.iter().enumerate() {
@@ -335,12 +334,18 @@ impl Renderer<'_> {
         let workload_name = match workload.pointer("/metadata/name").and_then(Value::as_str) {
             Some(name) if !name.is_empty() => name.to_string(),
             _ => {
+                let name = revisions::instance_name(
+                    app,
+                    &component_name,
+                    &revision_name,
+                    revision_enabled,
+                );
                 FieldPath::parse("metadata.name")
-                    .and_then(|p| p.set(&mut workload, json!(component_name)))
+                    .and_then(|p| p.set(&mut workload, json!(name)))
                     .map_err(|e| {
                         comp_blame.err("spec.workload.metadata", Reason::BadInput, e.to_string())
                     })?;
-                component_name.clone()
+                name
             }
         };
         let workload_ref = ObjectRef {
@@ -505,7 +510,14 @@ impl Renderer<'_> {
             {
                 Some(name) if !name.is_empty() => name.to_string(),
                 _ => {
-                    let name = format!("{workload_name}-{}", tkind.kind.to_lowercase());
+                    // A revision-enabled app keeps one trait across the
+                    // revisions' workloads.
+                    let base = if revision_enabled {
+                        &component_name
+                    } else {
+                        &workload_name
+                    };
+                    let name = format!("{base}-{}", tkind.kind.to_lowercase());
                     set_path(&mut trait_object, "metadata.name", json!(name));
                     name
                 }
@@ -682,6 +694,7 @@ impl Renderer<'_> {
                 traits: trait_results,
                 scopes,
                 health_probe,
+                revision_enabled,
             },
         ))
     }

@@ -10,6 +10,7 @@
 mod env;
 mod faults;
 mod hostile;
+mod revisions;
 
 use env::{Env, free_port, http_get, stamp_wasm, testing_wasm};
 use serde_json::{Value, json};

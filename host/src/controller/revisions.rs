@@ -1,0 +1,334 @@
+//! Component revisions: every spec change of a Component is recorded as an
+//! `apps/v1` ControllerRevision `<component>-v<N>` (owned by the Component,
+//! labelled `controller.oam.dev/component: <component>`, its `data` the
+//! Component as it was), and the Component's `status.latestRevision` names
+//! the newest one.
+//!
+//! A kube-runtime `Controller` of Components that owns ControllerRevisions;
+//! the watch of ControllerRevisions also fills the store renders read
+//! `revisionName` pins from. Reverting a spec records a new revision, as
+//! upstream does: revisions are compared with the latest one only.
+//!
+//! Cleanup: beyond `revision_limit` revisions of one Component, the oldest
+//! are deleted, never the latest nor one in use — named by an AppConfig of
+//! the namespace in `spec.components[].revisionName`,
+//! `status.workloads[].componentRevisionName` or
+//! `status.historyWorkloads[].revision`.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ControllerRevision;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::api::{API_VERSION, ApplicationConfiguration, Component};
+use crate::apply::FIELD_MANAGER;
+use crate::render::ComponentRevisions;
+use crate::render::revisions::{LABEL_CONTROLLER_COMPONENT, revision_data, revision_name, spec_of};
+
+/// How many revisions of one Component are kept by default (upstream's
+/// `--revision-limit` default).
+pub const DEFAULT_REVISION_LIMIT: usize = 50;
+
+/// How often a Component is looked at anyway, so revisions an app stopped
+/// using get cleaned up.
+const RESYNC: Duration = Duration::from_secs(600);
+
+struct RevisionsCtx {
+    client: Client,
+    revisions: Store<ControllerRevision>,
+    apps: Store<ApplicationConfiguration>,
+    limit: usize,
+}
+
+/// Why recording a revision failed (retried with a delay).
+#[derive(Debug, thiserror::Error)]
+pub enum RevisionError {
+    #[error("cannot create ControllerRevision {name}: {source}")]
+    Create {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("ControllerRevision {name} exists and is not this Component's revision")]
+    Taken { name: String },
+    #[error("cannot write the status of Component {name}: {source}")]
+    Status {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot delete ControllerRevision {name}: {source}")]
+    Delete {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Start the watch of Component revisions and the controller that records
+/// them. `changed` is called on every ControllerRevision event. Returns the
+/// store of revisions the watch fills.
+pub fn spawn(
+    client: &Client,
+    namespace: &Option<String>,
+    apps: Store<ApplicationConfiguration>,
+    limit: usize,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    changed: impl Fn(&ControllerRevision) + Send + Sync + 'static,
+) -> Store<ControllerRevision> {
+    let (revisions_api, components_api): (Api<ControllerRevision>, Api<Component>) = match namespace
+    {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client.clone())),
+    };
+    let (store, writer) = reflector::store::<ControllerRevision>();
+    let stream = watcher::watcher(
+        revisions_api,
+        watcher::Config::default().labels(LABEL_CONTROLLER_COMPONENT),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .touched_objects()
+    .inspect(move |r| {
+        if let Ok(r) = r {
+            changed(r);
+        }
+    });
+    let ctx = Arc::new(RevisionsCtx {
+        client: client.clone(),
+        revisions: store.clone(),
+        apps,
+        limit,
+    });
+    let controller = Controller::new(components_api, watcher::Config::default())
+        .owns_stream(stream)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "component revision reconcile error");
+            }
+        });
+    tokio::spawn(controller);
+    store
+}
+
+fn error_policy(component: Arc<Component>, error: &RevisionError, _: Arc<RevisionsCtx>) -> Action {
+    tracing::warn!(component = %component.name_any(), %error, "cannot record the component revision");
+    Action::requeue(Duration::from_secs(5))
+}
+
+async fn reconcile(
+    component: Arc<Component>,
+    ctx: Arc<RevisionsCtx>,
+) -> Result<Action, RevisionError> {
+    if component.meta().deletion_timestamp.is_some() {
+        // Its revisions carry its ownerReference: garbage collected.
+        return Ok(Action::await_change());
+    }
+    let namespace = component.namespace().unwrap_or_default();
+    let name = component.name_any();
+    let uid = component.uid().unwrap_or_default();
+    let api: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut owned: Vec<Arc<ControllerRevision>> = ctx
+        .revisions
+        .state()
+        .into_iter()
+        .filter(|r| {
+            r.namespace().as_deref() == Some(namespace.as_str())
+                && r.owner_references().iter().any(|o| o.uid == uid)
+        })
+        .collect();
+    owned.sort_by_key(|r| r.revision.unwrap_or_default());
+    let latest = match owned.last() {
+        Some(r) if spec_of(&r.data.0).ok().as_ref() == Some(&component.spec) => {
+            (r.name_any(), r.revision.unwrap_or_default())
+        }
+        last => {
+            let n = last.and_then(|r| r.revision).unwrap_or(0) + 1;
+            let revision = record(&api, &component, n).await?;
+            owned.push(Arc::new(revision));
+            (revision_name(&name, n), n)
+        }
+    };
+    let status = component.status.clone().unwrap_or_default();
+    let recorded = status.latest_revision.as_ref();
+    if recorded.map(|r| (r.name.as_str(), r.revision)) != Some((latest.0.as_str(), latest.1))
+        || status.observed_generation != component.meta().generation
+    {
+        let patch = json!({
+            "apiVersion": API_VERSION,
+            "kind": "Component",
+            "status": {
+                "latestRevision": {"name": latest.0, "revision": latest.1},
+                "observedGeneration": component.meta().generation,
+            },
+        });
+        Api::<Component>::namespaced(ctx.client.clone(), &namespace)
+            .patch_status(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+            .map_err(|source| RevisionError::Status {
+                name: name.clone(),
+                source,
+            })?;
+        tracing::info!(component = %name, %namespace, revision = %latest.0, "latest revision");
+    }
+    if owned.len() > ctx.limit.max(1) {
+        // Which revisions apps use is only known once their watch is in.
+        let _ = ctx.apps.wait_until_ready().await;
+        let in_use = in_use(&ctx.apps, &namespace);
+        let excess = owned.len() - ctx.limit.max(1);
+        let doomed: Vec<_> = owned
+            .iter()
+            .map(|r| r.name_any())
+            .filter(|n| *n != latest.0 && !in_use.contains(n))
+            .take(excess)
+            .collect();
+        for (doomed, revision) in doomed
+            .iter()
+            .filter_map(|n| owned.iter().find(|r| r.name_any() == *n).map(|r| (n, r)))
+        {
+            let params = DeleteParams {
+                preconditions: revision.uid().map(|uid| Preconditions {
+                    uid: Some(uid),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            match api.delete(doomed, &params).await {
+                Ok(_) => {
+                    tracing::info!(component = %name, revision = %doomed, "old revision deleted")
+                }
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(source) => {
+                    return Err(RevisionError::Delete {
+                        name: doomed.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+    Ok(Action::requeue(RESYNC))
+}
+
+/// Create revision `n` of `component`; when it exists already (a watch
+/// that lags our own write), accept it if it is this Component's and holds
+/// its spec.
+async fn record(
+    api: &Api<ControllerRevision>,
+    component: &Component,
+    n: i64,
+) -> Result<ControllerRevision, RevisionError> {
+    let name = revision_name(&component.name_any(), n);
+    let revision = ControllerRevision {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: component.namespace(),
+            labels: Some([(LABEL_CONTROLLER_COMPONENT.to_string(), component.name_any())].into()),
+            owner_references: Some(vec![OwnerReference {
+                api_version: API_VERSION.to_string(),
+                kind: "Component".to_string(),
+                name: component.name_any(),
+                uid: component.uid().unwrap_or_default(),
+                controller: Some(true),
+                block_owner_deletion: None,
+            }]),
+            ..ObjectMeta::default()
+        },
+        data: RawExtension(revision_data(component)),
+        revision: Some(n),
+    };
+    let params = PostParams {
+        dry_run: false,
+        field_manager: Some(FIELD_MANAGER.to_string()),
+    };
+    match api.create(&params, &revision).await {
+        Ok(created) => {
+            tracing::info!(revision = %name, "component revision recorded");
+            Ok(created)
+        }
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            let existing = api
+                .get(&name)
+                .await
+                .map_err(|source| RevisionError::Create {
+                    name: name.clone(),
+                    source,
+                })?;
+            let ours = existing
+                .owner_references()
+                .iter()
+                .any(|o| Some(&o.uid) == component.meta().uid.as_ref());
+            if ours && spec_of(&existing.data.0).ok().as_ref() == Some(&component.spec) {
+                Ok(existing)
+            } else {
+                Err(RevisionError::Taken { name })
+            }
+        }
+        Err(source) => Err(RevisionError::Create { name, source }),
+    }
+}
+
+/// The revisions the AppConfigs of `namespace` use.
+fn in_use(apps: &Store<ApplicationConfiguration>, namespace: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for app in apps.state() {
+        if app.namespace().as_deref() != Some(namespace) {
+            continue;
+        }
+        names.extend(
+            app.spec
+                .components
+                .iter()
+                .filter_map(|c| c.revision_name.clone()),
+        );
+        if let Some(status) = &app.status {
+            names.extend(
+                status
+                    .workloads
+                    .iter()
+                    .filter_map(|w| w.component_revision_name.clone()),
+            );
+            names.extend(
+                status
+                    .history_workloads
+                    .iter()
+                    .filter_map(|h| h.revision.clone()),
+            );
+        }
+    }
+    names
+}
+
+/// The Component revisions of `namespace`, as render reads them.
+pub fn of_namespace(store: &Store<ControllerRevision>, namespace: &str) -> ComponentRevisions {
+    let mut revisions = ComponentRevisions::default();
+    for revision in store.state() {
+        if revision.namespace().as_deref() != Some(namespace) {
+            continue;
+        }
+        if let Err(error) = revisions.add(&revision) {
+            tracing::debug!(%error, "not a component revision");
+        }
+    }
+    revisions
+}
