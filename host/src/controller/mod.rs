@@ -14,8 +14,8 @@
 //! Reconcile itself lives in [`reconcile`]; plugin serving and Definition
 //! status in [`plugins`].
 
-pub mod inventory;
 pub mod history;
+pub mod inventory;
 pub mod leader;
 pub mod plugins;
 pub mod reconcile;
