@@ -14,6 +14,7 @@
 //! Reconcile itself lives in [`reconcile`]; plugin serving and Definition
 //! status in [`plugins`].
 
+pub mod events;
 pub mod history;
 pub mod inventory;
 pub mod leader;
@@ -34,7 +35,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::utils::{PredicateConfig, WatchStreamExt};
 use kube::runtime::watcher::{self, Event};
@@ -299,7 +300,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         applier: Applier::new(client.clone()),
-        recorder: Recorder::new(client.clone(), reporter),
+        events: events::Events::new(client.clone(), reporter),
         plugins: serving.clone(),
         definitions: inputs.definitions.clone(),
         components,
@@ -489,12 +490,7 @@ impl Inputs {
         let namespace = component.namespace();
         let name = component.name_any();
         self.trigger_apps(|app| {
-            app.namespace() == namespace
-                && app
-                    .spec
-                    .components
-                    .iter()
-                    .any(|c| c.component_name.as_deref() == Some(name.as_str()))
+            app.namespace() == namespace && revisions::components_of(app).contains(&name)
         });
     }
 
@@ -510,14 +506,7 @@ impl Inputs {
             return;
         };
         self.trigger_apps(|app| {
-            app.namespace() == namespace
-                && app.spec.components.iter().any(|c| {
-                    c.component_name.as_deref() == Some(component.as_str())
-                        || c.revision_name.as_deref().is_some_and(|r| {
-                            crate::render::revisions::split_revision_name(r)
-                                .is_some_and(|(name, _)| name == component)
-                        })
-                })
+            app.namespace() == namespace && revisions::components_of(app).contains(&component)
         });
     }
 
@@ -676,26 +665,28 @@ fn uses(
 ) -> BTreeSet<String> {
     let namespace = app.namespace();
     let mut names = BTreeSet::new();
-    for entry in &app.spec.components {
-        if let Some(name) = &entry.component_name {
-            let key = match &namespace {
-                Some(ns) => ObjectRef::new(name).within(ns),
-                None => ObjectRef::new(name),
-            };
-            if let Some(component) = components.get(&key) {
-                let workload = &component.spec.workload;
-                let field = |f: &str| workload.get(f).and_then(|v| v.as_str());
-                if let Some(type_name) = field("type") {
-                    names.insert(type_name.to_string());
-                }
-                if let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) {
-                    let info = defs.kinds().get_or_guess(api_version, kind);
-                    if let Some(def) = defs.workload_for_kind(&info) {
-                        names.insert(def.name_any());
-                    }
+    // A pinned revision (`revisionName`) is looked up through its Component:
+    // close enough to know which Definitions the app depends on.
+    for name in revisions::components_of(app) {
+        let key = match &namespace {
+            Some(ns) => ObjectRef::new(&name).within(ns),
+            None => ObjectRef::new(&name),
+        };
+        if let Some(component) = components.get(&key) {
+            let workload = &component.spec.workload;
+            let field = |f: &str| workload.get(f).and_then(|v| v.as_str());
+            if let Some(type_name) = field("type") {
+                names.insert(type_name.to_string());
+            }
+            if let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) {
+                let info = defs.kinds().get_or_guess(api_version, kind);
+                if let Some(def) = defs.workload_for_kind(&info) {
+                    names.insert(def.name_any());
                 }
             }
         }
+    }
+    for entry in &app.spec.components {
         for t in entry.traits.iter().flatten() {
             let field = |f: &str| t.trait_.get(f).and_then(|v| v.as_str());
             if let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) {

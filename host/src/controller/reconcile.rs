@@ -15,7 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
@@ -44,7 +44,7 @@ pub const NOT_READY_REQUEUE: Duration = Duration::from_secs(30);
 pub struct Ctx {
     pub client: Client,
     pub applier: Applier,
-    pub recorder: Recorder,
+    pub events: crate::controller::events::Events,
     pub plugins: Arc<Serving>,
     /// The Definitions renders use: built-ins overridden by the cluster's,
     /// rebuilt when a Definition changes.
@@ -294,19 +294,24 @@ async fn render(
     namespace: &str,
     ctx: &Ctx,
 ) -> Result<Result<Rendered, RenderError>, ReconcileError> {
-    let components: BTreeMap<String, Component> = ctx
-        .components
-        .state()
+    // Only this app's Components (and their revisions): copying the whole
+    // namespace would make each reconcile cost grow with the number of apps.
+    let names = crate::controller::revisions::components_of(app);
+    let components: BTreeMap<String, Component> = names
         .iter()
-        .filter(|c| c.namespace().as_deref() == Some(namespace))
-        .map(|c| (c.name_any(), (**c).clone()))
+        .filter_map(|name| {
+            let found = ctx
+                .components
+                .get(&ObjectRef::new(name).within(namespace))?;
+            Some((name.clone(), (*found).clone()))
+        })
         .collect();
     let definitions = ctx
         .definitions
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let revisions = crate::controller::revisions::of_namespace(&ctx.revisions, namespace);
+    let revisions = crate::controller::revisions::of_components(&ctx.revisions, namespace, &names);
     let plugins = ctx.plugins.clone();
     let app = app.clone();
     tokio::task::spawn_blocking(move || {
@@ -535,27 +540,15 @@ async fn health(
 
 async fn warn(ctx: &Ctx, app: &ApplicationConfiguration, reason: &str, action: &str, note: String) {
     tracing::warn!(app = %app.name_any(), namespace = ?app.namespace(), reason, "{note}");
-    let event = Event {
+    let event = crate::controller::events::Note {
         type_: EventType::Warning,
         reason: reason.to_string(),
-        note: Some(truncate(note, 1000)),
         action: action.to_string(),
-        secondary: None,
+        note,
     };
-    if let Err(error) = ctx.recorder.publish(&event, &app.object_ref(&())).await {
+    if let Err(error) = ctx.events.publish(&event, &app.object_ref(&())).await {
         tracing::warn!(%error, "cannot publish event");
     }
-}
-
-fn truncate(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
-    s
 }
 
 /// Write the status with server-side apply, unless nothing but condition

@@ -34,7 +34,9 @@ use serde_json::json;
 use crate::api::{API_VERSION, ApplicationConfiguration, Component};
 use crate::apply::FIELD_MANAGER;
 use crate::render::ComponentRevisions;
-use crate::render::revisions::{LABEL_CONTROLLER_COMPONENT, revision_data, revision_name, spec_of};
+use crate::render::revisions::{
+    LABEL_CONTROLLER_COMPONENT, revision_data, revision_name, spec_of, split_revision_name,
+};
 
 /// How many revisions of one Component are kept by default (upstream's
 /// `--revision-limit` default).
@@ -319,11 +321,48 @@ fn in_use(apps: &Store<ApplicationConfiguration>, namespace: &str) -> BTreeSet<S
     names
 }
 
-/// The Component revisions of `namespace`, as render reads them.
-pub fn of_namespace(store: &Store<ControllerRevision>, namespace: &str) -> ComponentRevisions {
+/// The names of the Components `app` renders: those it names and those of
+/// the revisions it pins (`<component>-v<N>`).
+pub fn components_of(app: &ApplicationConfiguration) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for entry in &app.spec.components {
+        if let Some(name) = entry.component_name.as_deref().filter(|n| !n.is_empty()) {
+            names.insert(name.to_string());
+        }
+        if let Some((name, _)) = entry.revision_name.as_deref().and_then(split_revision_name) {
+            names.insert(name.to_string());
+        }
+    }
+    names
+}
+
+/// The revisions of the Components `names` in `namespace`, as render reads
+/// them. Only those are parsed: the cost stays with the app, not with the
+/// number of apps in the namespace.
+pub fn of_components(
+    store: &Store<ControllerRevision>,
+    namespace: &str,
+    names: &BTreeSet<String>,
+) -> ComponentRevisions {
     let mut revisions = ComponentRevisions::default();
     for revision in store.state() {
         if revision.namespace().as_deref() != Some(namespace) {
+            continue;
+        }
+        let name = revision.name_any();
+        let component = revision
+            .labels()
+            .get(LABEL_CONTROLLER_COMPONENT)
+            .map(String::as_str)
+            .or_else(|| {
+                revision
+                    .owner_references()
+                    .iter()
+                    .find(|o| o.kind == "Component")
+                    .map(|o| o.name.as_str())
+            })
+            .or_else(|| split_revision_name(&name).map(|(c, _)| c));
+        if !component.is_some_and(|c| names.contains(c)) {
             continue;
         }
         if let Err(error) = revisions.add(&revision) {

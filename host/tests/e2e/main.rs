@@ -443,6 +443,33 @@ async fn a_trapping_plugin_fails_its_app_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_error_is_a_new_event_not_a_repeat_of_the_old_one() {
+    let env = Env::start().await;
+    env.apply(TWO_COMPONENTS).await;
+    // Two different mistakes of the same kind, one after the other: the
+    // second Event must carry the second message (kube's recorder would
+    // have folded it into the first one's series, keeping the old note).
+    for missing in ["web-typo", "worker-typo"] {
+        env.apply(&two_component_app(&[missing])).await;
+        env.wait_for(&format!("an Event naming {missing}"), || async {
+            env.events_for("pair").await.into_iter().find(|e| {
+                e["type"] == "Warning" && e["note"].as_str().is_some_and(|n| n.contains(missing))
+            })
+        })
+        .await;
+    }
+    let events = env.events_for("pair").await;
+    let notes: Vec<&str> = events.iter().filter_map(|e| e["note"].as_str()).collect();
+    assert!(
+        notes.iter().any(|n| n.contains("web-typo")),
+        "the first Event is kept: {notes:?}"
+    );
+    // Fixed: the app converges, and the old Events stay as history.
+    env.apply(&two_component_app(&["web"])).await;
+    wait_synced(&env, "pair", "True").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_api_errors_are_retried_until_the_app_converges() {
     let env = Env::start().await;
     let Some(server) = env.server() else {
