@@ -14,6 +14,14 @@
 //!   computed and serialized, the outcome lifted back;
 //! - `native`: the plugin's logic ported to in-process Rust (`native/`):
 //!   parse, compute, serialize, no sandbox;
+//! - `webhook`: the same native logic behind an HTTP/1.1 hook on 127.0.0.1,
+//!   called through one keep-alive connection (`webhook/`): the request
+//!   body built from the same strings, sent, parsed by the server in one
+//!   JSON document, the outcome serialized, sent back and parsed into the
+//!   same [`Outcome`] (the Metacontroller / composition-function way);
+//! - `native_parse`: the native parse of the trait and workload arguments
+//!   alone (what both `native` and the guest do first), so `native -
+//!   native_parse` is the compute and the outcome's serialization;
 //! - `instantiate`: `WasmPlugin::health` on an empty list, which is store
 //!   and instance setup plus a trivial call. The engine does not expose
 //!   instantiation on its own, so this is the closest outside measure of it;
@@ -34,6 +42,7 @@
 )]
 
 mod native;
+mod webhook;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -48,11 +57,13 @@ const PERCENTILE_ITERS: usize = 20_000;
 
 type NativeApply = fn(&Context, &str, &str, &[String]) -> Result<Outcome, PluginError>;
 
-/// One trait, both ways.
+/// One trait, every way.
 struct Case {
     name: &'static str,
     plugin: WasmPlugin,
     native: NativeApply,
+    /// The webhook's path for this trait.
+    hook: &'static str,
     trait_object: String,
 }
 
@@ -63,6 +74,19 @@ impl Case {
 
     fn native(&self, ctx: &Context, workload: &str) -> Result<Outcome, PluginError> {
         (self.native)(ctx, &self.trait_object, workload, &[])
+    }
+
+    fn webhook(
+        &self,
+        client: &webhook::Client,
+        ctx: &Context,
+        workload: &str,
+    ) -> Result<Outcome, String> {
+        client.apply(self.hook, ctx, &self.trait_object, workload, &[])
+    }
+
+    fn native_parse(&self, workload: &str) -> Result<native::TraitInput, PluginError> {
+        native::TraitInput::parse(&self.trait_object, workload, &[])
     }
 
     fn instantiate(&self, ctx: &Context) -> Result<(), CallError> {
@@ -284,15 +308,18 @@ fn main() {
             name: "manualscaler",
             plugin: load_builtin(&engine, "manualscaler"),
             native: native::manualscaler,
+            hook: "/manualscaler",
             trait_object: scaler_trait(),
         },
         Case {
             name: "volume",
             plugin: load_builtin(&engine, "volume"),
             native: native::volume,
+            hook: "/volume",
             trait_object: volume_trait(),
         },
     ];
+    let hooks = webhook::Client::connect(webhook::serve());
 
     println!(
         "workload: apps/v1 Deployment, {} bytes of JSON",
@@ -304,6 +331,12 @@ fn main() {
         assert_eq!(
             wasm, native,
             "{}: the native port and the plugin disagree",
+            case.name
+        );
+        let hooked = case.webhook(&hooks, &ctx, &workload).unwrap();
+        assert_eq!(
+            wasm, hooked,
+            "{}: the webhook and the plugin disagree",
             case.name
         );
         case.instantiate(&ctx).unwrap();
@@ -330,8 +363,14 @@ fn main() {
         group.bench_function("native", |b| {
             b.iter(|| black_box(case.native(black_box(&ctx), black_box(&workload))));
         });
+        group.bench_function("webhook", |b| {
+            b.iter(|| black_box(case.webhook(&hooks, black_box(&ctx), black_box(&workload))));
+        });
         group.bench_function("instantiate", |b| {
             b.iter(|| black_box(case.instantiate(black_box(&ctx))));
+        });
+        group.bench_function("native_parse", |b| {
+            b.iter(|| black_box(case.native_parse(black_box(&workload))));
         });
         group.finish();
     }
@@ -362,13 +401,21 @@ fn main() {
         let native = percentiles(iters, || {
             black_box(case.native(&ctx, black_box(&workload))).unwrap();
         });
+        let hooked = percentiles(iters, || {
+            black_box(case.webhook(&hooks, &ctx, black_box(&workload))).unwrap();
+        });
         let instantiate = percentiles(iters, || {
             black_box(case.instantiate(&ctx)).unwrap();
+        });
+        let parse = percentiles(iters, || {
+            black_box(case.native_parse(black_box(&workload))).unwrap();
         });
         for (path, p) in [
             ("wasm", &wasm),
             ("native", &native),
+            ("webhook", &hooked),
             ("instantiate", &instantiate),
+            ("native_parse", &parse),
         ] {
             println!(
                 "{:<13} {:<12} {:>12} {:>12} {:>12}",
@@ -387,6 +434,15 @@ fn main() {
             ratio(wasm.p99, native.p99),
             ratio(wasm.mean, native.mean),
             micros(wasm.mean.saturating_sub(instantiate.mean)),
+        );
+        println!(
+            "{:<13} wasm/webhook: p50 {:.2}x, p99 {:.2}x, mean {:.2}x; webhook - native (mean): {}; native - native_parse (mean): {}",
+            case.name,
+            ratio(wasm.p50, hooked.p50),
+            ratio(wasm.p99, hooked.p99),
+            ratio(wasm.mean, hooked.mean),
+            micros(hooked.mean.saturating_sub(native.mean)),
+            micros(native.mean.saturating_sub(parse.mean)),
         );
     }
     let parse = percentiles(iters, || {

@@ -113,6 +113,12 @@ pub struct RunArgs {
     /// deleted.
     #[arg(long, default_value_t = crate::controller::revisions::DEFAULT_REVISION_LIMIT)]
     pub revision_limit: usize,
+    /// `on`: an object applied for the current spec (AppConfig generation
+    /// and component revision) is not applied again, so edits others make
+    /// stay until the spec changes; `force`: as `on`, and an object deleted
+    /// after that is not created again either.
+    #[arg(long, value_enum, default_value_t = crate::apply_once::ApplyOnce::Off)]
+    pub apply_once_only: crate::apply_once::ApplyOnce,
 }
 
 #[derive(Debug, clap::Args)]
@@ -133,6 +139,11 @@ pub struct RenderArgs {
     /// Compile every plugin afresh; read and write no plugin cache.
     #[arg(long)]
     pub no_plugin_cache: bool,
+    /// YAML files or folders of objects as the cluster holds them, which
+    /// `dataInputs` read their values from (without them, every sink is
+    /// held back).
+    #[arg(long)]
+    pub observed: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,6 +244,7 @@ fn run_controller(args: RunArgs) -> Result<()> {
             shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout_secs),
             reconcile_timeout: std::time::Duration::from_secs(args.reconcile_timeout_secs.max(1)),
             revision_limit: args.revision_limit,
+            apply_once: args.apply_once_only,
         };
         crate::controller::run(client, engine, config).await?;
         Ok(())
@@ -417,7 +429,29 @@ fn render(args: &RenderArgs, out: &mut dyn std::io::Write) -> Result<()> {
         (None, false) => default_plugin_cache_dir(),
     };
     let engine = Engine::with_defaults_cached(open_plugin_cache(cache_dir))?;
-    let rendered = render_offline(docs, &args.namespace, !args.no_builtin_definitions, &engine)?;
+    let mut observed = crate::render::Observed::default();
+    if !args.observed.is_empty() {
+        for (_, object) in read_documents(&args.observed)? {
+            observed.insert(object);
+        }
+    }
+    let rendered = render_offline_observed(
+        docs,
+        &args.namespace,
+        !args.no_builtin_definitions,
+        &engine,
+        &observed,
+    )?;
+    for unsatisfied in rendered.iter().flat_map(|r| &r.dependency.unsatisfied) {
+        tracing::warn!(
+            "{} {} held back: waits for {} {} ({})",
+            unsatisfied.to.kind,
+            unsatisfied.to.name,
+            unsatisfied.from.kind,
+            unsatisfied.from.name,
+            unsatisfied.reason
+        );
+    }
     out.write_all(to_yaml_stream(rendered.iter().flat_map(|r| &r.objects))?.as_bytes())?;
     Ok(())
 }
@@ -452,6 +486,24 @@ pub fn render_offline(
     builtin_definitions: bool,
     engine: &Engine,
 ) -> Result<Vec<Rendered>> {
+    render_offline_observed(
+        docs,
+        namespace,
+        builtin_definitions,
+        engine,
+        &crate::render::Observed::default(),
+    )
+}
+
+/// [`render_offline`] with the objects `dataInputs` read from, as the
+/// cluster would hold them.
+pub fn render_offline_observed(
+    docs: Vec<(String, Value)>,
+    namespace: &str,
+    builtin_definitions: bool,
+    engine: &Engine,
+    observed: &crate::render::Observed,
+) -> Result<Vec<Rendered>> {
     let mut inputs = sort_inputs(docs, namespace, builtin_definitions)?;
     if inputs.apps.is_empty() {
         bail!("no ApplicationConfiguration among the inputs");
@@ -475,7 +527,7 @@ pub fn render_offline(
             .map(|((_, name), c)| (name.clone(), c.clone()))
             .collect();
         let revisions = inputs.revisions.get(&ns).cloned().unwrap_or_default();
-        all.push(renderer.render_with_revisions(app, &components, &revisions)?);
+        all.push(renderer.render_observed(app, &components, &revisions, observed)?);
     }
     Ok(all)
 }

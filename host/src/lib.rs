@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod apply_once;
 pub mod cli;
 pub mod contract;
 pub mod controller;

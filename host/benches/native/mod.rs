@@ -42,7 +42,8 @@ fn parse_argument(text: &str, what: &str) -> Result<Value, PluginError> {
     }
 }
 
-struct TraitInput {
+/// The arguments of a trait call, parsed.
+pub struct TraitInput {
     trait_object: Value,
     workload: Value,
     children: Vec<Value>,
@@ -50,7 +51,7 @@ struct TraitInput {
 
 impl TraitInput {
     /// `oam_plugin_sdk::plugin::trait_apply`'s parsing.
-    fn parse(
+    pub fn parse(
         trait_object: &str,
         workload: &str,
         children: &[String],
@@ -62,6 +63,31 @@ impl TraitInput {
                 .iter()
                 .enumerate()
                 .map(|(i, c)| parse_argument(c, &format!("children[{i}]")))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// The same checks on arguments another layer (the webhook's request
+    /// envelope) already parsed.
+    pub fn from_values(
+        trait_object: Value,
+        workload: Value,
+        children: Vec<Value>,
+    ) -> Result<TraitInput, PluginError> {
+        let object = |value: Value, what: String| {
+            if value.is_object() {
+                Ok(value)
+            } else {
+                Err(error(format!("{what} must be a JSON object")))
+            }
+        };
+        Ok(TraitInput {
+            trait_object: object(trait_object, "trait object".into())?,
+            workload: object(workload, "workload".into())?,
+            children: children
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| object(c, format!("children[{i}]")))
                 .collect::<Result<_, _>>()?,
         })
     }
@@ -276,7 +302,11 @@ pub fn manualscaler(
     workload: &str,
     children: &[String],
 ) -> Result<Outcome, PluginError> {
-    let input = TraitInput::parse(trait_object, workload, children)?;
+    manualscaler_parsed(ctx, TraitInput::parse(trait_object, workload, children)?)
+}
+
+/// [`manualscaler`] on arguments already parsed.
+pub fn manualscaler_parsed(ctx: &Context, input: TraitInput) -> Result<Outcome, PluginError> {
     let spec: ScalerSpec = input.spec()?;
     if !(0..=i64::from(i32::MAX)).contains(&spec.replica_count) {
         return Err(at(
@@ -463,7 +493,11 @@ pub fn volume(
     workload: &str,
     children: &[String],
 ) -> Result<Outcome, PluginError> {
-    let input = TraitInput::parse(trait_object, workload, children)?;
+    volume_parsed(ctx, TraitInput::parse(trait_object, workload, children)?)
+}
+
+/// [`volume`] on arguments already parsed.
+pub fn volume_parsed(ctx: &Context, input: TraitInput) -> Result<Outcome, PluginError> {
     let spec: VolumeSpec = input.spec()?;
     let workload_name = input
         .workload_name()

@@ -46,6 +46,7 @@ mod tests {
                 .map(|n| json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": n}}))
                 .collect(),
             components: Vec::new(),
+            dependency: Default::default(),
         }
     }
 

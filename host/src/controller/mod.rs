@@ -14,6 +14,7 @@
 //! Reconcile itself lives in [`reconcile`]; plugin serving and Definition
 //! status in [`plugins`].
 
+pub mod dependency;
 pub mod events;
 pub mod history;
 pub mod inventory;
@@ -81,6 +82,8 @@ pub struct Config {
     /// How many revisions of one Component are kept (the latest and those
     /// in use are kept anyway).
     pub revision_limit: usize,
+    /// `--apply-once-only`.
+    pub apply_once: crate::apply_once::ApplyOnce,
 }
 
 impl Default for Config {
@@ -95,6 +98,7 @@ impl Default for Config {
             shutdown_timeout: std::time::Duration::from_secs(20),
             reconcile_timeout: std::time::Duration::from_secs(120),
             revision_limit: revisions::DEFAULT_REVISION_LIMIT,
+            apply_once: crate::apply_once::ApplyOnce::Off,
         }
     }
 }
@@ -308,6 +312,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         failures: Mutex::new(HashMap::new()),
         telemetry: telemetry.clone(),
         reconcile_timeout: config.reconcile_timeout,
+        apply_once: config.apply_once,
     });
 
     let app_stream = watcher::watcher(

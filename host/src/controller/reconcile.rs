@@ -27,9 +27,10 @@ use crate::api::{
 };
 use crate::apply::{Applied, Applier, ApplyError, FIELD_MANAGER, same_object};
 use crate::contract::{HealthState, ObjectRef as PluginObjectRef, PluginKind};
+use crate::controller::dependency;
 use crate::controller::plugins::Serving;
 use crate::registry::PluginResolver;
-use crate::render::{ComponentResult, Definitions, RenderError, Rendered, Renderer};
+use crate::render::{ComponentResult, Definitions, Observed, RenderError, Rendered, Renderer};
 
 /// How long to wait before looking again at an app whose input is wrong
 /// (a change to any of its inputs triggers a reconcile sooner).
@@ -58,6 +59,9 @@ pub struct Ctx {
     /// A reconcile still running after this long is abandoned (dropping its
     /// in-flight requests) and retried: see `reconcile`.
     pub reconcile_timeout: Duration,
+    /// `--apply-once-only`: whether objects applied for the current spec
+    /// are applied again.
+    pub apply_once: crate::apply_once::ApplyOnce,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -137,8 +141,20 @@ async fn reconcile_app(
             }
             let mut applied = Vec::with_capacity(rendered.objects.len());
             let mut failure = None;
+            let spec = crate::apply_once::Spec {
+                generation: app.meta().generation,
+                previous: &previous,
+            };
             for object in &rendered.objects {
-                match ctx.applier.apply(&namespace, object).await {
+                match crate::apply_once::apply(
+                    &ctx.applier,
+                    ctx.apply_once,
+                    spec,
+                    &namespace,
+                    object,
+                )
+                .await
+                {
                     Ok(done) => {
                         ctx.telemetry.wrote("apply");
                         applied.push(done);
@@ -192,6 +208,8 @@ async fn reconcile_app(
             let uid = app.uid().unwrap_or_default();
             let mut inventory: Vec<TypedReference> =
                 applied.iter().map(|a| a.reference.clone()).collect();
+            dependency::keep_held(&rendered, &previous.applied_resources, &mut inventory);
+            let waiting = dependency::record(&rendered, &mut status);
             status.history_workloads = crate::controller::history::keep(
                 &ctx,
                 &namespace,
@@ -236,7 +254,13 @@ async fn reconcile_app(
                         CONDITION_SYNCED,
                         true,
                         "ReconcileSuccess",
-                        format!("{} objects applied", applied.len()),
+                        match rendered.dependency.held.len() {
+                            0 => format!("{} objects applied", applied.len()),
+                            held => format!(
+                                "{} objects applied, {held} held back by dependencies",
+                                applied.len()
+                            ),
+                        },
                     ),
                 ),
             }
@@ -251,7 +275,9 @@ async fn reconcile_app(
             set_condition(&mut status.conditions, ready_condition);
             let synced = prune_error.is_none();
             let transient = prune_error.filter(ApplyError::is_transient);
-            let next = if ready == Some(true) {
+            let next = if waiting {
+                dependency::DEPENDENCY_REQUEUE
+            } else if ready == Some(true) {
                 RESYNC
             } else {
                 NOT_READY_REQUEUE
@@ -311,18 +337,38 @@ async fn render(
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let revisions = crate::controller::revisions::of_components(&ctx.revisions, namespace, &names);
-    let plugins = ctx.plugins.clone();
-    let app = app.clone();
-    tokio::task::spawn_blocking(move || {
-        Renderer {
-            definitions: &definitions,
-            plugins: &*plugins,
+    let revisions = Arc::new(crate::controller::revisions::of_components(
+        &ctx.revisions,
+        namespace,
+        &names,
+    ));
+    let components = Arc::new(components);
+    let pass = |observed: Observed| {
+        let (definitions, plugins, app) = (definitions.clone(), ctx.plugins.clone(), app.clone());
+        let (components, revisions) = (components.clone(), revisions.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                Renderer {
+                    definitions: &definitions,
+                    plugins: &*plugins,
+                }
+                .render_observed(&app, &components, &revisions, &observed)
+            })
+            .await
+            .map_err(|e| ReconcileError::Worker(e.to_string()))
         }
-        .render_with_revisions(&app, &components, &revisions)
-    })
-    .await
-    .map_err(|e| ReconcileError::Worker(e.to_string()))
+    };
+    // Data passing: render once to learn which objects sinks read, read
+    // them, and render again with them.
+    let first = pass(Observed::default()).await?;
+    let sources = match &first {
+        Ok(rendered) if !rendered.dependency.sources.is_empty() => {
+            rendered.dependency.sources.clone()
+        }
+        _ => return Ok(first),
+    };
+    let observed = dependency::observe(&ctx.applier, namespace, &sources).await;
+    pass(observed).await
 }
 
 /// Put a render error on the workload or trait it names, so the status

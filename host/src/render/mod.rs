@@ -13,6 +13,7 @@
 //! application.
 
 pub mod definitions;
+pub mod dependency;
 pub mod merge;
 pub mod revisions;
 
@@ -34,6 +35,7 @@ use crate::contract::{
 use crate::fieldpath::FieldPath;
 use crate::registry::{PluginResolver, RegistryError, ResolvedPlugin};
 pub use definitions::Definitions;
+pub use dependency::{Dependencies, Observed};
 use merge::{PatchKind, Tracked};
 pub use revisions::ComponentRevisions;
 
@@ -73,6 +75,8 @@ pub enum Reason {
     PluginFailed,
     /// The plugin could not be loaded.
     PluginUnavailable,
+    /// Data inputs wait on each other in a cycle.
+    DependencyCycle,
 }
 
 impl fmt::Display for Reason {
@@ -159,6 +163,8 @@ pub struct Rendered {
     /// then the traits' objects.
     pub objects: Vec<Value>,
     pub components: Vec<ComponentResult>,
+    /// What data passing held back, and why (see [`dependency`]).
+    pub dependency: Dependencies,
 }
 
 /// Renders applications against a set of Definitions and plugins.
@@ -213,11 +219,25 @@ impl Renderer<'_> {
 
     /// [`Renderer::render`] with the Component revisions of the app's
     /// namespace, which `revisionName` entries pin (see [`revisions`]).
+    /// Nothing is observed: sinks of data passing are held back (see
+    /// [`Renderer::render_observed`]).
     pub fn render_with_revisions(
         &self,
         app: &ApplicationConfiguration,
         components: &BTreeMap<String, Component>,
         revisions: &ComponentRevisions,
+    ) -> Result<Rendered, RenderError> {
+        self.render_observed(app, components, revisions, &Observed::default())
+    }
+
+    /// One pass over the components, writing `fills` into the sinks of
+    /// data passing.
+    fn render_pass(
+        &self,
+        app: &ApplicationConfiguration,
+        components: &BTreeMap<String, Component>,
+        revisions: &ComponentRevisions,
+        fills: &dependency::Fills,
     ) -> Result<Rendered, RenderError> {
         let namespace = app.namespace().unwrap_or_else(|| "default".to_string());
         let app_name = app.name_any();
@@ -225,6 +245,7 @@ impl Renderer<'_> {
         let mut rendered = Rendered {
             objects: Vec::new(),
             components: Vec::new(),
+            dependency: Dependencies::default(),
         };
         let mut seen: BTreeMap<ObjectRef, String> = BTreeMap::new();
         for i in 0..app.spec.components.len() {
@@ -238,7 +259,7 @@ impl Renderer<'_> {
                 &at,
             )?;
             let (objects, result) =
-                self.render_component(app, &namespace, &blame, &at, i, resolved)?;
+                self.render_component(app, &namespace, &blame, &at, i, resolved, fills)?;
             for object in objects {
                 let id = object_ref(&object).ok_or_else(|| {
                     blame.err(
@@ -261,6 +282,7 @@ impl Renderer<'_> {
         Ok(rendered)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn render_component(
         &self,
         app: &ApplicationConfiguration,
@@ -269,6 +291,7 @@ impl Renderer<'_> {
         at: &str,
         index: usize,
         resolved: revisions::Resolved<'_>,
+        fills: &dependency::Fills,
     ) -> Result<(Vec<Value>, ComponentResult), RenderError> {
         let entry = &app.spec.components[index];
         let app_name = app.name_any();
@@ -328,6 +351,7 @@ impl Renderer<'_> {
                 ),
             ));
         }
+        fills.apply(dependency::Fills::workload(index), &mut workload, blame)?;
 
         // The workload's type and Definition.
         let (kind, workload_def) = self.workload_kind(&mut workload, &comp_blame)?;
@@ -542,6 +566,11 @@ impl Renderer<'_> {
                     .map_err(|e| blame.err(&tat, Reason::BadInput, e.to_string()))?;
             }
             set_namespace(&mut trait_object, namespace);
+            fills.apply(
+                dependency::Fills::trait_at(index, j),
+                &mut trait_object,
+                blame,
+            )?;
             let trait_ref = ObjectRef {
                 api_version: tkind.api_version.clone(),
                 kind: tkind.kind.clone(),

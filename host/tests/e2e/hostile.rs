@@ -89,7 +89,7 @@ async fn wait_refused(env: &Env, name: &str, reason: &str, mentions: &[&str]) {
     wait_event(env, name, reason, mentions[0]).await;
 }
 
-/// [`wait_refused`] without the Event.
+/// The condition half of [`wait_refused`].
 async fn wait_condition(env: &Env, name: &str, reason: &str, mentions: &[&str]) {
     env.wait_for(
         &format!("AppConfig {name} refused for {reason}"),
@@ -502,9 +502,8 @@ async fn a_definition_naming_a_missing_configmap_or_key_is_reported() {
     )
     .await;
     let no_key = format!("ConfigMap {}/ghost has no key \"plugin.wasm\"", env.ns);
-    // The condition only: the host's event recorder folds a second Warning
-    // with the same reason into the first one's series, note unchanged.
-    wait_condition(
+    // A second mistake with the same reason is a new Event with its own note.
+    wait_refused(
         &env,
         "shop",
         "PluginUnavailable",
