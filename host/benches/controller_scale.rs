@@ -648,12 +648,12 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    // Each report as soon as its run ends: a 2N run may take long.
     let mut reports = vec![run(apps, &kinds, samples, limit).await];
+    print(&reports[0]);
     if growth {
         reports.push(run(apps * 2, &kinds, samples, limit).await);
-    }
-    for r in &reports {
-        print(r);
+        print(&reports[1]);
     }
     if let [a, b] = reports.as_slice() {
         let ratio = |x: f64, y: f64| y / x.max(1e-9);

@@ -257,11 +257,33 @@ fn parse_workload(workload: &str) -> serde_json::Value {
     serde_json::from_str(workload).unwrap()
 }
 
-/// p50 / p99 / mean of `iters` timed runs of `f`, after a short warm-up.
+/// p50 / p99 / mean of `iters` timed runs of `f`, after a short warm-up,
+/// and the CPU time the whole process spent per run (every thread: for the
+/// webhook that is the client and the server).
 struct Percentiles {
     p50: Duration,
     p99: Duration,
     mean: Duration,
+    cpu: Duration,
+}
+
+/// utime + stime of this process so far, from `/proc/self/stat`, assuming
+/// 100 clock ticks per second (Linux's `USER_HZ`).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let Some(close) = stat.rfind(')') else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    let ticks = fields
+        .get(11)
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(0)
+        + fields
+            .get(12)
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
 }
 
 fn percentiles(iters: usize, mut f: impl FnMut()) -> Percentiles {
@@ -269,11 +291,13 @@ fn percentiles(iters: usize, mut f: impl FnMut()) -> Percentiles {
         f();
     }
     let mut samples = Vec::with_capacity(iters);
+    let cpu = process_cpu();
     for _ in 0..iters {
         let start = Instant::now();
         f();
         samples.push(start.elapsed());
     }
+    let cpu = process_cpu().saturating_sub(cpu);
     samples.sort_unstable();
     let at = |q: f64| {
         // Nearest-rank percentile.
@@ -285,6 +309,7 @@ fn percentiles(iters: usize, mut f: impl FnMut()) -> Percentiles {
         p50: at(0.50),
         p99: at(0.99),
         mean: total / u32::try_from(samples.len()).unwrap(),
+        cpu: cpu / u32::try_from(samples.len()).unwrap(),
     }
 }
 
@@ -389,10 +414,12 @@ fn main() {
     } else {
         10
     };
-    println!("\npercentiles over {iters} calls each (std::time::Instant per call):");
     println!(
-        "{:<13} {:<12} {:>12} {:>12} {:>12}",
-        "trait", "path", "p50", "p99", "mean"
+        "\npercentiles over {iters} calls each (std::time::Instant per call; CPU: the process's utime + stime over the loop / calls)"
+    );
+    println!(
+        "{:<13} {:<12} {:>12} {:>12} {:>12} {:>12}",
+        "trait", "path", "p50", "p99", "mean", "CPU"
     );
     for case in &cases {
         let wasm = percentiles(iters, || {
@@ -418,12 +445,13 @@ fn main() {
             ("native_parse", &parse),
         ] {
             println!(
-                "{:<13} {:<12} {:>12} {:>12} {:>12}",
+                "{:<13} {:<12} {:>12} {:>12} {:>12} {:>12}",
                 case.name,
                 path,
                 micros(p.p50),
                 micros(p.p99),
-                micros(p.mean)
+                micros(p.mean),
+                micros(p.cpu)
             );
         }
         let ratio = |w: Duration, n: Duration| w.as_secs_f64() / n.as_secs_f64();
@@ -436,11 +464,12 @@ fn main() {
             micros(wasm.mean.saturating_sub(instantiate.mean)),
         );
         println!(
-            "{:<13} wasm/webhook: p50 {:.2}x, p99 {:.2}x, mean {:.2}x; webhook - native (mean): {}; native - native_parse (mean): {}",
+            "{:<13} wasm/webhook: p50 {:.2}x, p99 {:.2}x, mean {:.2}x, CPU {:.2}x; webhook - native (mean): {}; native - native_parse (mean): {}",
             case.name,
             ratio(wasm.p50, hooked.p50),
             ratio(wasm.p99, hooked.p99),
             ratio(wasm.mean, hooked.mean),
+            ratio(wasm.cpu, hooked.cpu),
             micros(hooked.mean.saturating_sub(native.mean)),
             micros(native.mean.saturating_sub(parse.mean)),
         );
@@ -449,11 +478,12 @@ fn main() {
         black_box(parse_workload(black_box(&workload)));
     });
     println!(
-        "{:<13} {:<12} {:>12} {:>12} {:>12}",
+        "{:<13} {:<12} {:>12} {:>12} {:>12} {:>12}",
         "json",
         "parse only",
         micros(parse.p50),
         micros(parse.p99),
-        micros(parse.mean)
+        micros(parse.mean),
+        micros(parse.cpu)
     );
 }

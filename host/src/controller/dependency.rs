@@ -69,11 +69,21 @@ pub fn keep_held(
 }
 
 /// Record what waits in `status.dependency` (removed when nothing does);
-/// whether anything waits.
+/// whether anything waits. `status` starts as the previous status.
 pub fn record(rendered: &Rendered, status: &mut ApplicationConfigurationStatus) -> bool {
     let unsatisfied = rendered.dependency.unsatisfied.clone();
     let waiting = !unsatisfied.is_empty();
-    status.dependency = waiting.then_some(DependencyStatus { unsatisfied });
+    status.dependency = if waiting {
+        Some(DependencyStatus { unsatisfied })
+    } else {
+        // Server-side apply removes the list we no longer send but may
+        // leave `dependency: {}`: keep that as it is, or every pass would
+        // write the status again to remove it.
+        status
+            .dependency
+            .take()
+            .filter(|d| d.unsatisfied.is_empty())
+    };
     waiting
 }
 
@@ -110,8 +120,17 @@ mod tests {
         let mut inventory = Vec::new();
         keep_held(&rendered, &previous, &mut inventory);
         assert_eq!(inventory, previous);
-        let mut status = ApplicationConfigurationStatus::default();
+        let mut status = ApplicationConfigurationStatus {
+            dependency: Some(DependencyStatus {
+                unsatisfied: vec![Default::default()],
+            }),
+            ..Default::default()
+        };
         assert!(!record(&rendered, &mut status));
         assert!(status.dependency.is_none());
+        // What the API server left after removing the list stays.
+        status.dependency = Some(DependencyStatus::default());
+        assert!(!record(&rendered, &mut status));
+        assert_eq!(status.dependency, Some(DependencyStatus::default()));
     }
 }

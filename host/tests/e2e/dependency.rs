@@ -71,11 +71,18 @@ async fn a_sink_waits_for_its_source_field_then_gets_the_value() {
         env.get("example.com/v1", "Foo", "source").await
     })
     .await;
+    // First the source does not exist yet; once applied, it lacks the field.
     let app = env
-        .wait_for("status.dependency.unsatisfied", || async {
+        .wait_for("status.dependency.unsatisfied on status.key", || async {
             env.get(OAM, "ApplicationConfiguration", "example-appconfig")
                 .await
-                .filter(|a| !unsatisfied(a).is_empty())
+                .filter(|a| {
+                    unsatisfied(a).first().is_some_and(|u| {
+                        u["reason"]
+                            .as_str()
+                            .is_some_and(|r| r.contains("status.key of Foo source"))
+                    })
+                })
         })
         .await;
     let waiting = &unsatisfied(&app)[0];
@@ -118,7 +125,7 @@ async fn a_sink_waits_for_its_source_field_then_gets_the_value() {
     env.wait_for("nothing unsatisfied any more", || async {
         env.get(OAM, "ApplicationConfiguration", "example-appconfig")
             .await
-            .filter(|a| a.pointer("/status/dependency").is_none())
+            .filter(|a| unsatisfied(a).is_empty())
     })
     .await;
     env.assert_host_alive();
