@@ -34,7 +34,22 @@ pub enum PathError {
         found: &'static str,
         expected: &'static str,
     },
+    #[error(
+        "cannot set {path:?}: index {index} is more than {MAX_GROWTH} past the end of {at} \
+         (length {len})"
+    )]
+    TooFar {
+        path: String,
+        at: String,
+        index: usize,
+        len: usize,
+    },
 }
+
+/// How far past its end `set` grows an array (with nulls). Crossplane's
+/// fieldpath has no bound; here an index like `[99999999999]` in a
+/// parameter's fieldPaths is an error, not gigabytes of nulls.
+pub const MAX_GROWTH: usize = 1024;
 
 impl FieldPath {
     /// Parse `a.b[0].c`, `a[key.with.dots]` or `a["quoted"]`.
@@ -137,7 +152,8 @@ impl FieldPath {
     }
 
     /// Set `new` at this path, creating missing objects and growing arrays
-    /// (with nulls) on the way, as crossplane's fieldpath does. Null on the
+    /// (with nulls, up to [`MAX_GROWTH`] past their end) on the way, as
+    /// crossplane's fieldpath does. Null on the
     /// way is replaced; any other scalar of the wrong type is an error.
     pub fn set(&self, root: &mut Value, new: Value) -> Result<(), PathError> {
         let mut cur = root;
@@ -175,6 +191,14 @@ impl FieldPath {
                         });
                     };
                     if arr.len() <= *i {
+                        if *i - arr.len() >= MAX_GROWTH {
+                            return Err(PathError::TooFar {
+                                path: self.to_string(),
+                                at: at().to_string(),
+                                index: *i,
+                                len: arr.len(),
+                            });
+                        }
                         arr.resize(*i + 1, Value::Null);
                     }
                     cur = &mut arr[*i];
@@ -299,6 +323,29 @@ mod tests {
             err.to_string().contains("spec.replicas is a number"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn set_grows_an_array_only_so_far() {
+        let mut v = json!({"spec": {"list": [1]}});
+        let far = FieldPath::parse("spec.list[99999999999]").unwrap();
+        let err = far.set(&mut v, json!(2)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PathError::TooFar {
+                    len: 1,
+                    index: 99_999_999_999,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("spec.list"), "{err}");
+        assert_eq!(v, json!({"spec": {"list": [1]}}), "nothing written");
+        let edge = FieldPath::parse(&format!("spec.list[{}]", MAX_GROWTH)).unwrap();
+        edge.set(&mut v, json!(2)).unwrap();
+        assert_eq!(v["spec"]["list"].as_array().unwrap().len(), MAX_GROWTH + 1);
     }
 
     #[test]
