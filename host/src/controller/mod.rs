@@ -272,10 +272,18 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         components_writer,
         |inputs, component: &Component| inputs.component_changed(component),
     );
+    let events = Arc::new(events::Events::new(
+        client.clone(),
+        Reporter {
+            controller: FIELD_MANAGER.to_string(),
+            instance: config.instance.clone(),
+        },
+    ));
     let component_revisions = revisions::spawn(
         &client,
         &config.namespace,
         apps.clone(),
+        events.clone(),
         config.revision_limit,
         shutdown.clone(),
         {
@@ -297,14 +305,10 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
     }
     inputs.rebuild_definitions();
 
-    let reporter = Reporter {
-        controller: FIELD_MANAGER.to_string(),
-        instance: config.instance.clone(),
-    };
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         applier: Applier::new(client.clone()),
-        events: events::Events::new(client.clone(), reporter),
+        events,
         plugins: serving.clone(),
         definitions: inputs.definitions.clone(),
         components,

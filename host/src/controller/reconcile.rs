@@ -45,7 +45,7 @@ pub const NOT_READY_REQUEUE: Duration = Duration::from_secs(30);
 pub struct Ctx {
     pub client: Client,
     pub applier: Applier,
-    pub events: crate::controller::events::Events,
+    pub events: Arc<crate::controller::events::Events>,
     pub plugins: Arc<Serving>,
     /// The Definitions renders use: built-ins overridden by the cluster's,
     /// rebuilt when a Definition changes.

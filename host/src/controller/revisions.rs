@@ -26,6 +26,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -33,6 +34,7 @@ use serde_json::json;
 
 use crate::api::{API_VERSION, ApplicationConfiguration, Component};
 use crate::apply::FIELD_MANAGER;
+use crate::controller::events::{Events, Note};
 use crate::render::ComponentRevisions;
 use crate::render::revisions::{
     LABEL_CONTROLLER_COMPONENT, revision_data, revision_name, spec_of, split_revision_name,
@@ -50,6 +52,8 @@ struct RevisionsCtx {
     client: Client,
     revisions: Store<ControllerRevision>,
     apps: Store<ApplicationConfiguration>,
+    /// A revision that cannot be recorded is a Warning Event on its Component.
+    events: Arc<Events>,
     limit: usize,
 }
 
@@ -85,6 +89,7 @@ pub fn spawn(
     client: &Client,
     namespace: &Option<String>,
     apps: Store<ApplicationConfiguration>,
+    events: Arc<Events>,
     limit: usize,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
     changed: impl Fn(&ControllerRevision) + Send + Sync + 'static,
@@ -114,6 +119,7 @@ pub fn spawn(
         client: client.clone(),
         revisions: store.clone(),
         apps,
+        events,
         limit,
     });
     let controller = Controller::new(components_api, watcher::Config::default())
@@ -137,6 +143,29 @@ fn error_policy(component: Arc<Component>, error: &RevisionError, _: Arc<Revisio
 async fn reconcile(
     component: Arc<Component>,
     ctx: Arc<RevisionsCtx>,
+) -> Result<Action, RevisionError> {
+    let result = record_latest(&component, &ctx).await;
+    if let Err(error) = &result {
+        // Said on the Component, where its author looks (the error policy
+        // retries; a repeat of the same message only counts up).
+        let note = Note {
+            type_: EventType::Warning,
+            reason: "RevisionFailed".to_string(),
+            action: "RecordRevision".to_string(),
+            note: error.to_string(),
+        };
+        if let Err(e) = ctx.events.publish(&note, &component.object_ref(&())).await {
+            tracing::warn!(error = %e, "cannot publish event");
+        }
+    }
+    result
+}
+
+/// Record the Component's spec as its latest revision (when it is new),
+/// point its status at it, and delete revisions over the limit.
+async fn record_latest(
+    component: &Arc<Component>,
+    ctx: &RevisionsCtx,
 ) -> Result<Action, RevisionError> {
     if component.meta().deletion_timestamp.is_some() {
         // Its revisions carry its ownerReference: garbage collected.
@@ -162,7 +191,7 @@ async fn reconcile(
         }
         last => {
             let n = last.and_then(|r| r.revision).unwrap_or(0) + 1;
-            let revision = record(&api, &component, n).await?;
+            let revision = record(&api, component, n).await?;
             owned.push(Arc::new(revision));
             (revision_name(&name, n), n)
         }

@@ -360,7 +360,8 @@ impl Env {
         .await;
     }
 
-    /// The events.k8s.io Events about the AppConfig `name`.
+    /// The events.k8s.io Events about the object `name` (an AppConfig, a
+    /// Component, ...).
     pub async fn events_for(&self, name: &str) -> Vec<Value> {
         let api = self.api("events.k8s.io/v1", "Event", Some(&self.ns)).await;
         api.list(&ListParams::default())

@@ -413,3 +413,42 @@ async fn attaching_a_revision_enabled_trait_renames_nothing() {
         Some(&json!("v2"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revision_name_taken_by_another_object_is_an_event_on_the_component() {
+    let env = Env::start().await;
+    // Someone else's ControllerRevision holds the name v1 would get.
+    env.apply(
+        &json!({
+            "apiVersion": "apps/v1", "kind": "ControllerRevision",
+            "metadata": {"name": "example-component-v1", "namespace": env.ns},
+            "data": {"not": "a component"},
+            "revision": 1,
+        })
+        .to_string(),
+    )
+    .await;
+    env.apply(&versioning("sample_component.yaml")).await;
+    let event = env
+        .wait_for("RevisionFailed Event on the Component", || async {
+            env.events_for("example-component")
+                .await
+                .into_iter()
+                .find(|e| {
+                    e["type"] == "Warning"
+                        && e["reason"] == "RevisionFailed"
+                        && e["regarding"]["kind"] == "Component"
+                })
+        })
+        .await;
+    let note = event["note"].as_str().unwrap_or_default();
+    assert!(note.contains("example-component-v1"), "{note}");
+    assert!(note.contains("not this Component's revision"), "{note}");
+    // The other object is left alone.
+    let other = env
+        .get("apps/v1", "ControllerRevision", "example-component-v1")
+        .await
+        .expect("the other ControllerRevision");
+    assert_eq!(other["data"], json!({"not": "a component"}));
+    assert!(other.pointer("/metadata/ownerReferences").is_none());
+}
