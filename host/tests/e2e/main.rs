@@ -10,6 +10,7 @@
 mod env;
 mod faults;
 mod hostile;
+mod mount;
 mod revisions;
 
 use env::{Env, free_port, http_get, stamp_wasm, testing_wasm};
