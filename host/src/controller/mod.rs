@@ -20,6 +20,7 @@ pub mod leader;
 pub mod plugins;
 pub mod reconcile;
 pub mod revisions;
+pub mod scopes;
 pub mod telemetry;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -77,6 +77,8 @@ pub enum ReconcileError {
     Worker(String),
     #[error("reconcile took longer than {0:?} (an API request got no answer?); abandoned")]
     Timeout(Duration),
+    #[error(transparent)]
+    Scope(#[from] crate::controller::scopes::ScopeError),
 }
 
 /// The outcome of the work before the status is written.
@@ -122,7 +124,11 @@ async fn reconcile_app(
 ) -> Result<(Action, bool), ReconcileError> {
     if app.meta().deletion_timestamp.is_some() {
         // Everything the app created carries its ownerReference: the API
-        // server's garbage collector removes it. Nothing to hold up.
+        // server's garbage collector removes it. Only its workloads'
+        // references in scopes are taken out (see `scopes`).
+        for error in crate::controller::scopes::finalize(&ctx, &app).await? {
+            warn(&ctx, &app, error.reason(), "Finalize", error.to_string()).await;
+        }
         return Ok((Action::await_change(), true));
     }
     let namespace = app.namespace().unwrap_or_else(|| "default".to_string());
@@ -172,7 +178,11 @@ async fn reconcile_app(
                 condition(CONDITION_SYNCED, false, &reason, error.to_string()),
             );
             mark_failure(&mut status, &app, &error);
-            (Action::requeue(PERMANENT_REQUEUE), None, false)
+            (
+                Action::requeue(PERMANENT_REQUEUE),
+                None::<ReconcileError>,
+                false,
+            )
         }
         Outcome::ApplyFailed { error, applied } => {
             warn(&ctx, &app, "ApplyFailed", "Apply", error.to_string()).await;
@@ -185,7 +195,7 @@ async fn reconcile_app(
             for done in applied {
                 remember(&mut status.applied_resources, done.reference);
             }
-            let transient = error.is_transient().then_some(error);
+            let transient = error.is_transient().then(|| error.into());
             (Action::requeue(PERMANENT_REQUEUE), transient, false)
         }
         Outcome::Rendered { applied, rendered } => {
@@ -221,6 +231,15 @@ async fn reconcile_app(
             }
             status.applied_resources = inventory;
             status.workloads = workload_statuses(&rendered.components, &applied);
+            let scoped = crate::controller::scopes::sync(
+                &ctx,
+                &app,
+                &namespace,
+                &rendered.components,
+                &previous,
+            )
+            .await;
+            scoped.carry(&mut status);
             let (ready, message) = health(&ctx, &rendered.components, &applied, &mut status).await;
             match &prune_error {
                 Some(error) => {
@@ -249,9 +268,21 @@ async fn reconcile_app(
                 },
             };
             set_condition(&mut status.conditions, ready_condition);
-            let synced = prune_error.is_none();
-            let transient = prune_error.filter(ApplyError::is_transient);
-            let next = if ready == Some(true) {
+            if let Some(error) = &scoped.error {
+                let reason = error.reason();
+                warn(&ctx, &app, reason, "Scope", error.to_string()).await;
+                set_condition(
+                    &mut status.conditions,
+                    condition(CONDITION_SYNCED, false, reason, error.to_string()),
+                );
+            }
+            let synced = prune_error.is_none() && scoped.error.is_none();
+            let transient = match (prune_error, scoped.error) {
+                (Some(error), _) if error.is_transient() => Some(error.into()),
+                (_, Some(error)) if error.is_transient() => Some(error.into()),
+                _ => None,
+            };
+            let next = if ready == Some(true) && synced {
                 RESYNC
             } else {
                 NOT_READY_REQUEUE
@@ -261,7 +292,7 @@ async fn reconcile_app(
     };
     write_status(&ctx, &app, &namespace, &previous, &status).await?;
     match transient {
-        Some(error) => Err(error.into()),
+        Some(error) => Err(error),
         None => {
             ctx.failures
                 .lock()
