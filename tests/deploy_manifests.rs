@@ -74,6 +74,8 @@ const NEEDS: &[Need] = &[
         "scope finalizer (controller/scopes.rs set_finalizer)"),
     (None, "core.oam.dev", "healthscopes", &["get", "patch"],
         "workload references in scopes (controller/scopes.rs update_scope)"),
+    (None, "core.oam.dev", "healthscopes", WATCH, "the HealthScope controller's watch"),
+    (None, "core.oam.dev", "healthscopes/status", &["patch"], "HealthScope status"),
     (None, "apps", "controllerrevisions", &["get", "list", "watch", "create", "delete"],
         "component revisions (controller/revisions.rs)"),
     (None, "core.oam.dev", "components/status", &["patch"], "status.latestRevision"),

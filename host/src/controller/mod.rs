@@ -14,6 +14,8 @@
 //! Reconcile itself lives in [`reconcile`]; plugin serving and Definition
 //! status in [`plugins`].
 
+pub mod health;
+pub mod health_scope;
 pub mod history;
 pub mod inventory;
 pub mod leader;
@@ -297,6 +299,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         controller: FIELD_MANAGER.to_string(),
         instance: config.instance.clone(),
     };
+    let (health_scopes, scopes_triggered) = health_scope::Trigger::new();
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         applier: Applier::new(client.clone()),
@@ -308,7 +311,16 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         failures: Mutex::new(HashMap::new()),
         telemetry: telemetry.clone(),
         reconcile_timeout: config.reconcile_timeout,
+        health_scopes,
     });
+    tokio::spawn(health_scope::run(
+        client.clone(),
+        config.namespace.clone(),
+        ctx.clone(),
+        apps.clone(),
+        scopes_triggered,
+        shutdown.clone(),
+    ));
 
     let app_stream = watcher::watcher(
         scoped::<ApplicationConfiguration>(&client, &config.namespace),

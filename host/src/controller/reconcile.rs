@@ -58,6 +58,8 @@ pub struct Ctx {
     /// A reconcile still running after this long is abandoned (dropping its
     /// in-flight requests) and retried: see `reconcile`.
     pub reconcile_timeout: Duration,
+    /// Wakes the HealthScopes of an app's workloads after a reconcile.
+    pub health_scopes: crate::controller::health_scope::Trigger,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -169,6 +171,7 @@ async fn reconcile_app(
         observed_generation: generation,
         ..Condition::new(type_, holds, reason, message, now())
     };
+    let mut judged = None;
     let (action, transient, synced) = match outcome {
         Outcome::RenderFailed(error) => {
             let reason = error.reason.to_string();
@@ -240,6 +243,7 @@ async fn reconcile_app(
             )
             .await;
             scoped.carry(&mut status);
+            judged = Some(rendered.components.clone());
             let (ready, message) = health(&ctx, &rendered.components, &applied, &mut status).await;
             match &prune_error {
                 Some(error) => {
@@ -291,6 +295,10 @@ async fn reconcile_app(
         }
     };
     write_status(&ctx, &app, &namespace, &previous, &status).await?;
+    if let Some(components) = &judged {
+        // Its objects changed or were looked at: so may their health.
+        ctx.health_scopes.components(&namespace, components);
+    }
     match transient {
         Some(error) => Err(error),
         None => {
@@ -320,7 +328,7 @@ pub fn error_policy(
 }
 
 /// Render on a blocking thread: plugin calls are CPU work.
-async fn render(
+pub(crate) async fn render(
     app: &Arc<ApplicationConfiguration>,
     namespace: &str,
     ctx: &Ctx,

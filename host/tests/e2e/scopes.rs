@@ -217,3 +217,151 @@ async fn a_missing_scope_is_reported_and_does_not_hold_up_deletion() {
     })
     .await;
 }
+
+/// Play the Deployment controller: `available` of the Deployment's replicas
+/// are available, for its current generation.
+async fn set_available(env: &Env, name: &str, available: i64) {
+    let server = env.server().unwrap();
+    let deployment = env.get("apps/v1", "Deployment", name).await.unwrap();
+    server
+        .patch_status(
+            "apps/v1",
+            "Deployment",
+            Some(&env.ns),
+            name,
+            json!({"observedGeneration": deployment["metadata"]["generation"],
+                   "replicas": 1, "updatedReplicas": 1,
+                   "readyReplicas": available, "availableReplicas": available}),
+        )
+        .unwrap();
+}
+
+fn scope_health(scope: &Value) -> Option<&str> {
+    scope
+        .pointer("/status/scopeHealthCondition/healthStatus")
+        .and_then(Value::as_str)
+}
+
+/// The `healthConditions` entry of the workload `name`.
+fn member<'a>(scope: &'a Value, name: &str) -> &'a Value {
+    scope
+        .pointer("/status/healthConditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| c["targetWorkload"]["name"] == name))
+        .unwrap_or_else(|| panic!("no health condition of {name} in {scope}"))
+}
+
+async fn wait_health(env: &Env, scope: &str, want: &str, healthy: i64) -> Value {
+    env.wait_for(
+        &format!("HealthScope {scope} {want} with {healthy} healthy"),
+        || async {
+            env.get(OAM, "HealthScope", scope).await.filter(|s| {
+                scope_health(s) == Some(want)
+                    && s.pointer("/status/scopeHealthCondition/healthyWorkloads")
+                        == Some(&json!(healthy))
+            })
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_scope_is_healthy_only_when_every_member_is_available() {
+    let env = Env::start().await;
+    if env.server().is_none() {
+        eprintln!("a real cluster runs its own Deployment controller; skipped");
+        return;
+    }
+    env.apply(&fixture("charts/scopedefinitions.yaml")).await;
+    env.apply(&health_scope("example-health-scope")).await;
+    env.apply(TWO_COMPONENTS).await;
+    let both: &[&str] = &["example-health-scope"];
+    env.apply(&app(&[("web", both), ("worker", both)])).await;
+
+    // The Deployments exist but nothing runs them: unhealthy, and why.
+    let scope = wait_health(&env, "example-health-scope", "UNHEALTHY", 0).await;
+    let counts = scope.pointer("/status/scopeHealthCondition").unwrap();
+    assert_eq!(counts["total"], 2, "{counts}");
+    assert_eq!(counts["unhealthyWorkloads"], 2, "{counts}");
+    let web = member(&scope, "web");
+    assert_eq!(web["componentName"], "web", "{web}");
+    assert_eq!(web["healthStatus"], "UNHEALTHY", "{web}");
+    assert_eq!(
+        web["targetWorkload"]["kind"], "ContainerizedWorkload",
+        "{web}"
+    );
+    assert!(
+        web["diagnosis"].as_str().is_some_and(|d| !d.is_empty()),
+        "{web}"
+    );
+
+    // One available: still unhealthy, the other named as the reason.
+    set_available(&env, "web", 1).await;
+    let scope = wait_health(&env, "example-health-scope", "UNHEALTHY", 1).await;
+    assert_eq!(member(&scope, "web")["healthStatus"], "HEALTHY");
+    let worker = member(&scope, "worker");
+    assert_eq!(worker["healthStatus"], "UNHEALTHY", "{worker}");
+    let diagnosis = worker["diagnosis"].as_str().unwrap();
+    assert!(
+        diagnosis.contains("ContainerizedWorkload worker"),
+        "{diagnosis}"
+    );
+
+    // Both available: healthy.
+    set_available(&env, "worker", 1).await;
+    let scope = wait_health(&env, "example-health-scope", "HEALTHY", 2).await;
+    assert_eq!(member(&scope, "worker")["healthStatus"], "HEALTHY");
+
+    // A Deployment that loses its pods makes the scope unhealthy again.
+    set_available(&env, "web", 0).await;
+    wait_health(&env, "example-health-scope", "UNHEALTHY", 1).await;
+    env.assert_host_alive();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_no_app_renders_is_judged_by_its_conditions() {
+    let env = Env::start().await;
+    if env.server().is_none() {
+        eprintln!("a real cluster runs its own Deployment controller; skipped");
+        return;
+    }
+    env.apply(&health_scope("example-health-scope")).await;
+    // A Deployment of someone else's, listed by hand, and a reference to
+    // nothing.
+    env.apply(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: foreign}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: foreign}}
+  template:
+    metadata: {labels: {app: foreign}}
+    spec: {containers: [{name: c, image: busybox:1.36}]}
+"#,
+    )
+    .await;
+    env.merge_patch(
+        OAM,
+        "HealthScope",
+        "example-health-scope",
+        json!({"spec": {"workloadRefs": [
+            {"apiVersion": "apps/v1", "kind": "Deployment", "name": "foreign"},
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": "no-conditions"}]}}),
+    )
+    .await;
+    let scope = env
+        .wait_for("HealthScope judged", || async {
+            env.get(OAM, "HealthScope", "example-health-scope")
+                .await
+                .filter(|s| s.pointer("/status/scopeHealthCondition/total") == Some(&json!(2)))
+        })
+        .await;
+    assert_eq!(scope_health(&scope), Some("UNHEALTHY"), "{scope}");
+    let foreign = member(&scope, "foreign");
+    assert_eq!(foreign["healthStatus"], "UNHEALTHY", "{foreign}");
+    assert!(foreign.get("componentName").is_none(), "{foreign}");
+    let missing = member(&scope, "no-conditions");
+    assert_eq!(missing["healthStatus"], "UNKNOWN", "{missing}");
+}
