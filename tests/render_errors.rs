@@ -208,6 +208,23 @@ fn misspelt_property_is_refused_by_the_schema() {
 }
 
 #[test]
+fn misspelt_mount_property_names_its_entry() {
+    let err = render_error(&app(r#"
+        - trait:
+            apiVersion: core.oam.dev/v1alpha2
+            kind: MountTrait
+            spec:
+              configMaps: [{name: conf, mountPth: /etc/conf}]"#));
+    assert_eq!(err.reason, Reason::SchemaViolation, "{err}");
+    assert_eq!(
+        err.field.as_deref(),
+        Some("spec.components[0].traits[0].trait.spec.configMaps[0]"),
+        "{err}"
+    );
+    assert!(err.message.contains("schema of plugin mount"), "{err}");
+}
+
+#[test]
 fn trait_not_applicable_to_the_workload() {
     let mut yaml = app(r#"
         - trait:

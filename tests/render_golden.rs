@@ -39,7 +39,7 @@ fn check_golden(name: &str, inputs: &[PathBuf]) {
 #[test]
 fn examples_have_golden_files() {
     // Every example folder with an app must be covered by a test below.
-    let covered = ["wordpress"];
+    let covered = ["wordpress", "mount"];
     for entry in std::fs::read_dir(repo("examples")).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -56,6 +56,11 @@ fn examples_have_golden_files() {
 #[test]
 fn wordpress_example() {
     check_golden("wordpress", &[repo("examples/wordpress")]);
+}
+
+#[test]
+fn mount_example() {
+    check_golden("mount", &[repo("examples/mount")]);
 }
 
 #[test]

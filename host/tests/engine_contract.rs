@@ -270,7 +270,14 @@ fn every_builtin_describes_itself_under_its_key() {
     names.sort_unstable();
     assert_eq!(
         names,
-        ["containerized", "hpa", "ingress", "manualscaler", "volume"]
+        [
+            "containerized",
+            "hpa",
+            "ingress",
+            "manualscaler",
+            "mount",
+            "volume"
+        ]
     );
 
     for (key, _) in BUILTINS {

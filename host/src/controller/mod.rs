@@ -16,12 +16,15 @@
 
 pub mod dependency;
 pub mod events;
+pub mod health;
+pub mod health_scope;
 pub mod history;
 pub mod inventory;
 pub mod leader;
 pub mod plugins;
 pub mod reconcile;
 pub mod revisions;
+pub mod scopes;
 pub mod telemetry;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -305,6 +308,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
     }
     inputs.rebuild_definitions();
 
+    let (health_scopes, scopes_triggered) = health_scope::Trigger::new();
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         applier: Applier::new(client.clone()),
@@ -317,7 +321,16 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         telemetry: telemetry.clone(),
         reconcile_timeout: config.reconcile_timeout,
         apply_once: config.apply_once,
+        health_scopes,
     });
+    tokio::spawn(health_scope::run(
+        client.clone(),
+        config.namespace.clone(),
+        ctx.clone(),
+        apps.clone(),
+        scopes_triggered,
+        shutdown.clone(),
+    ));
 
     let app_stream = watcher::watcher(
         scoped::<ApplicationConfiguration>(&client, &config.namespace),

@@ -62,6 +62,8 @@ pub struct Ctx {
     /// `--apply-once-only`: whether objects applied for the current spec
     /// are applied again.
     pub apply_once: crate::apply_once::ApplyOnce,
+    /// Wakes the HealthScopes of an app's workloads after a reconcile.
+    pub health_scopes: crate::controller::health_scope::Trigger,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -81,6 +83,8 @@ pub enum ReconcileError {
     Worker(String),
     #[error("reconcile took longer than {0:?} (an API request got no answer?); abandoned")]
     Timeout(Duration),
+    #[error(transparent)]
+    Scope(#[from] crate::controller::scopes::ScopeError),
 }
 
 /// The outcome of the work before the status is written.
@@ -126,7 +130,11 @@ async fn reconcile_app(
 ) -> Result<(Action, bool), ReconcileError> {
     if app.meta().deletion_timestamp.is_some() {
         // Everything the app created carries its ownerReference: the API
-        // server's garbage collector removes it. Nothing to hold up.
+        // server's garbage collector removes it. Only its workloads'
+        // references in scopes are taken out (see `scopes`).
+        for error in crate::controller::scopes::finalize(&ctx, &app).await? {
+            warn(&ctx, &app, error.reason(), "Finalize", error.to_string()).await;
+        }
         return Ok((Action::await_change(), true));
     }
     let namespace = app.namespace().unwrap_or_else(|| "default".to_string());
@@ -179,6 +187,7 @@ async fn reconcile_app(
         observed_generation: generation,
         ..Condition::new(type_, holds, reason, message, now())
     };
+    let mut judged = None;
     let (action, transient, synced) = match outcome {
         Outcome::RenderFailed(error) => {
             let reason = error.reason.to_string();
@@ -188,7 +197,11 @@ async fn reconcile_app(
                 condition(CONDITION_SYNCED, false, &reason, error.to_string()),
             );
             mark_failure(&mut status, &app, &error);
-            (Action::requeue(PERMANENT_REQUEUE), None, false)
+            (
+                Action::requeue(PERMANENT_REQUEUE),
+                None::<ReconcileError>,
+                false,
+            )
         }
         Outcome::ApplyFailed { error, applied } => {
             warn(&ctx, &app, "ApplyFailed", "Apply", error.to_string()).await;
@@ -201,7 +214,7 @@ async fn reconcile_app(
             for done in applied {
                 remember(&mut status.applied_resources, done.reference);
             }
-            let transient = error.is_transient().then_some(error);
+            let transient = error.is_transient().then(|| error.into());
             (Action::requeue(PERMANENT_REQUEUE), transient, false)
         }
         Outcome::Rendered { applied, rendered } => {
@@ -239,6 +252,16 @@ async fn reconcile_app(
             }
             status.applied_resources = inventory;
             status.workloads = workload_statuses(&rendered.components, &applied);
+            let scoped = crate::controller::scopes::sync(
+                &ctx,
+                &app,
+                &namespace,
+                &rendered.components,
+                &previous,
+            )
+            .await;
+            scoped.carry(&mut status);
+            judged = Some(rendered.components.clone());
             let (ready, message) = health(&ctx, &rendered.components, &applied, &mut status).await;
             match &prune_error {
                 Some(error) => {
@@ -273,11 +296,23 @@ async fn reconcile_app(
                 },
             };
             set_condition(&mut status.conditions, ready_condition);
-            let synced = prune_error.is_none();
-            let transient = prune_error.filter(ApplyError::is_transient);
+            if let Some(error) = &scoped.error {
+                let reason = error.reason();
+                warn(&ctx, &app, reason, "Scope", error.to_string()).await;
+                set_condition(
+                    &mut status.conditions,
+                    condition(CONDITION_SYNCED, false, reason, error.to_string()),
+                );
+            }
+            let synced = prune_error.is_none() && scoped.error.is_none();
+            let transient = match (prune_error, scoped.error) {
+                (Some(error), _) if error.is_transient() => Some(error.into()),
+                (_, Some(error)) if error.is_transient() => Some(error.into()),
+                _ => None,
+            };
             let next = if waiting {
                 dependency::DEPENDENCY_REQUEUE
-            } else if ready == Some(true) {
+            } else if ready == Some(true) && synced {
                 RESYNC
             } else {
                 NOT_READY_REQUEUE
@@ -286,8 +321,12 @@ async fn reconcile_app(
         }
     };
     write_status(&ctx, &app, &namespace, &previous, &status).await?;
+    if let Some(components) = &judged {
+        // Its objects changed or were looked at: so may their health.
+        ctx.health_scopes.components(&namespace, components);
+    }
     match transient {
-        Some(error) => Err(error.into()),
+        Some(error) => Err(error),
         None => {
             ctx.failures
                 .lock()
@@ -315,7 +354,7 @@ pub fn error_policy(
 }
 
 /// Render on a blocking thread: plugin calls are CPU work.
-async fn render(
+pub(crate) async fn render(
     app: &Arc<ApplicationConfiguration>,
     namespace: &str,
     ctx: &Ctx,

@@ -141,6 +141,16 @@ impl Definitions {
         })
     }
 
+    /// The ScopeDefinition for a scope kind, found the same way.
+    pub fn scope_for_kind(&self, kind: &KindInfo) -> Option<&ScopeDefinition> {
+        let name = kind.definition_name();
+        self.scopes.get(&name).or_else(|| {
+            self.scopes
+                .values()
+                .find(|d| d.spec.definition_ref.name == name)
+        })
+    }
+
     /// The plugin of a WorkloadDefinition and the Definition that declares
     /// it: its own `extension.wasm`, else the built-in Definition's for the
     /// same `definitionRef`, else none. The declaring Definition's

@@ -118,6 +118,10 @@ pub struct TraitResult {
     pub patches: usize,
     /// The objects it created.
     pub outputs: Vec<ObjectRef>,
+    /// How to ask its plugin about the health of its outputs (`None`:
+    /// applied as-is).
+    #[serde(skip)]
+    pub health_probe: Option<HealthProbe>,
 }
 
 /// What became of one component.
@@ -589,6 +593,7 @@ impl Renderer<'_> {
                     plugin: None,
                     patches: 0,
                     outputs: vec![trait_ref],
+                    health_probe: None,
                 });
                 trait_objects.push(trait_object);
                 continue;
@@ -674,6 +679,10 @@ impl Renderer<'_> {
                 plugin: Some(info.name.clone()),
                 patches: outcome.patches.len(),
                 outputs,
+                health_probe: Some(HealthProbe {
+                    wasm: wasm.clone(),
+                    context: ctx.clone(),
+                }),
             });
         }
 

@@ -11,7 +11,9 @@ mod dependency;
 mod env;
 mod faults;
 mod hostile;
+mod mount;
 mod revisions;
+mod scopes;
 
 use env::{Env, free_port, http_get, stamp_wasm, testing_wasm};
 use serde_json::{Value, json};
