@@ -295,7 +295,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         },
     );
     for ready in [
-        component_revisions.wait_until_ready().await.is_ok(),
+        component_revisions.wait_until_ready().await,
         crds.wait_until_ready().await.is_ok(),
         workloads.wait_until_ready().await.is_ok(),
         traits.wait_until_ready().await.is_ok(),

@@ -52,7 +52,7 @@ pub struct Ctx {
     pub definitions: Arc<RwLock<Arc<Definitions>>>,
     pub components: Store<Component>,
     /// Component revisions (ControllerRevisions), for `revisionName` pins.
-    pub revisions: Store<k8s_openapi::api::apps::v1::ControllerRevision>,
+    pub revisions: crate::controller::revisions::Revisions,
     /// Consecutive transient failures per app, for backoff.
     pub failures: Mutex<HashMap<ObjectRef<ApplicationConfiguration>, u32>>,
     pub telemetry: Arc<crate::controller::telemetry::Telemetry>,

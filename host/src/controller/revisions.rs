@@ -15,9 +15,9 @@
 //! `status.workloads[].componentRevisionName` or
 //! `status.historyWorkloads[].revision`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -27,7 +27,7 @@ use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
@@ -50,7 +50,7 @@ const RESYNC: Duration = Duration::from_secs(600);
 
 struct RevisionsCtx {
     client: Client,
-    revisions: Store<ControllerRevision>,
+    revisions: Revisions,
     apps: Store<ApplicationConfiguration>,
     /// A revision that cannot be recorded is a Warning Event on its Component.
     events: Arc<Events>,
@@ -93,7 +93,7 @@ pub fn spawn(
     limit: usize,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
     changed: impl Fn(&ControllerRevision) + Send + Sync + 'static,
-) -> Store<ControllerRevision> {
+) -> Revisions {
     let (revisions_api, components_api): (Api<ControllerRevision>, Api<Component>) = match namespace
     {
         Some(ns) => (
@@ -103,6 +103,11 @@ pub fn spawn(
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
     let (store, writer) = reflector::store::<ControllerRevision>();
+    let revisions = Revisions {
+        store: store.clone(),
+        by_component: Arc::default(),
+    };
+    let index = revisions.clone();
     let stream = watcher::watcher(
         revisions_api,
         watcher::Config::default().labels(LABEL_CONTROLLER_COMPONENT),
@@ -112,12 +117,13 @@ pub fn spawn(
     .touched_objects()
     .inspect(move |r| {
         if let Ok(r) = r {
+            index.touched(r);
             changed(r);
         }
     });
     let ctx = Arc::new(RevisionsCtx {
         client: client.clone(),
-        revisions: store.clone(),
+        revisions: revisions.clone(),
         apps,
         events,
         limit,
@@ -132,7 +138,67 @@ pub fn spawn(
             }
         });
     tokio::spawn(controller);
-    store
+    revisions
+}
+
+/// Revision names by (namespace, component).
+type ByComponent = HashMap<(String, String), BTreeSet<String>>;
+
+/// The Component revisions the watch holds, indexed by Component, so that a
+/// reconcile reads its own app's revisions instead of scanning all of them
+/// (which made every reconcile cost grow with the number of apps).
+#[derive(Clone)]
+pub struct Revisions {
+    store: Store<ControllerRevision>,
+    /// (namespace, component) → revision names. Kept from the watch's
+    /// events; a name whose object is gone (a re-list drops it without an
+    /// event) is skipped on lookup, since the store is the truth.
+    by_component: Arc<RwLock<ByComponent>>,
+}
+
+impl std::fmt::Debug for Revisions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revisions").finish_non_exhaustive()
+    }
+}
+
+impl Revisions {
+    /// Wait until the watch has listed the revisions once.
+    pub async fn wait_until_ready(&self) -> bool {
+        self.store.wait_until_ready().await.is_ok()
+    }
+
+    fn touched(&self, revision: &ControllerRevision) {
+        let Some(component) = revision.labels().get(LABEL_CONTROLLER_COMPONENT) else {
+            return;
+        };
+        let key = (revision.namespace().unwrap_or_default(), component.clone());
+        let present = self.store.get(&ObjectRef::from_obj(revision)).is_some();
+        let mut index = self.by_component.write().unwrap_or_else(|p| p.into_inner());
+        if present {
+            index.entry(key).or_default().insert(revision.name_any());
+        } else if let Some(names) = index.get_mut(&key) {
+            names.remove(&revision.name_any());
+            if names.is_empty() {
+                index.remove(&key);
+            }
+        }
+    }
+
+    /// The revisions of the Component `component` in `namespace` (by label).
+    pub fn of_component(&self, namespace: &str, component: &str) -> Vec<Arc<ControllerRevision>> {
+        let names: Vec<String> = self
+            .by_component
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(namespace.to_string(), component.to_string()))
+            .map(|names| names.iter().cloned().collect())
+            .unwrap_or_default();
+        names
+            .iter()
+            .filter_map(|name| self.store.get(&ObjectRef::new(name).within(namespace)))
+            .collect()
+    }
 }
 
 fn error_policy(component: Arc<Component>, error: &RevisionError, _: Arc<RevisionsCtx>) -> Action {
@@ -177,12 +243,9 @@ async fn record_latest(
     let api: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut owned: Vec<Arc<ControllerRevision>> = ctx
         .revisions
-        .state()
+        .of_component(&namespace, &name)
         .into_iter()
-        .filter(|r| {
-            r.namespace().as_deref() == Some(namespace.as_str())
-                && r.owner_references().iter().any(|o| o.uid == uid)
-        })
+        .filter(|r| r.owner_references().iter().any(|o| o.uid == uid))
         .collect();
     owned.sort_by_key(|r| r.revision.unwrap_or_default());
     let latest = match owned.last() {
@@ -366,37 +429,20 @@ pub fn components_of(app: &ApplicationConfiguration) -> BTreeSet<String> {
 }
 
 /// The revisions of the Components `names` in `namespace`, as render reads
-/// them. Only those are parsed: the cost stays with the app, not with the
-/// number of apps in the namespace.
+/// them. Only those are looked at: the cost stays with the app, not with
+/// the number of apps in the namespace.
 pub fn of_components(
-    store: &Store<ControllerRevision>,
+    revisions: &Revisions,
     namespace: &str,
     names: &BTreeSet<String>,
 ) -> ComponentRevisions {
-    let mut revisions = ComponentRevisions::default();
-    for revision in store.state() {
-        if revision.namespace().as_deref() != Some(namespace) {
-            continue;
-        }
-        let name = revision.name_any();
-        let component = revision
-            .labels()
-            .get(LABEL_CONTROLLER_COMPONENT)
-            .map(String::as_str)
-            .or_else(|| {
-                revision
-                    .owner_references()
-                    .iter()
-                    .find(|o| o.kind == "Component")
-                    .map(|o| o.name.as_str())
-            })
-            .or_else(|| split_revision_name(&name).map(|(c, _)| c));
-        if !component.is_some_and(|c| names.contains(c)) {
-            continue;
-        }
-        if let Err(error) = revisions.add(&revision) {
-            tracing::debug!(%error, "not a component revision");
+    let mut found = ComponentRevisions::default();
+    for name in names {
+        for revision in revisions.of_component(namespace, name) {
+            if let Err(error) = found.add(&revision) {
+                tracing::debug!(%error, "not a component revision");
+            }
         }
     }
-    revisions
+    found
 }
