@@ -318,6 +318,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         components,
         revisions: component_revisions,
         failures: Mutex::new(HashMap::new()),
+        unready: Mutex::new(HashMap::new()),
         telemetry: telemetry.clone(),
         reconcile_timeout: config.reconcile_timeout,
         apply_once: config.apply_once,

@@ -38,7 +38,12 @@ pub const PERMANENT_REQUEUE: Duration = Duration::from_secs(300);
 /// How often a healthy app is reconciled anyway, to correct drift on kinds
 /// the controller does not watch.
 pub const RESYNC: Duration = Duration::from_secs(600);
-/// How soon an app whose workloads are not yet healthy is looked at again.
+/// How soon an app whose workloads are not yet healthy is looked at again
+/// the first time; the delay doubles while it stays unhealthy, up to
+/// [`RESYNC`] (see [`not_ready_requeue`]). A change of its objects' status
+/// wakes it at once through their watch anyway: this is the safety net, and
+/// at thousands of apps that stay unhealthy (image pulls failing, quota) a
+/// fixed 30 s would keep the host busy re-rendering them.
 pub const NOT_READY_REQUEUE: Duration = Duration::from_secs(30);
 
 /// What every reconcile shares.
@@ -55,6 +60,8 @@ pub struct Ctx {
     pub revisions: crate::controller::revisions::Revisions,
     /// Consecutive transient failures per app, for backoff.
     pub failures: Mutex<HashMap<ObjectRef<ApplicationConfiguration>, u32>>,
+    /// Consecutive passes per app that found its workloads not yet healthy.
+    pub unready: Mutex<HashMap<ObjectRef<ApplicationConfiguration>, u32>>,
     pub telemetry: Arc<crate::controller::telemetry::Telemetry>,
     /// A reconcile still running after this long is abandoned (dropping its
     /// in-flight requests) and retried: see `reconcile`.
@@ -129,6 +136,12 @@ async fn reconcile_app(
     ctx: Arc<Ctx>,
 ) -> Result<(Action, bool), ReconcileError> {
     if app.meta().deletion_timestamp.is_some() {
+        for counts in [&ctx.failures, &ctx.unready] {
+            counts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&ObjectRef::from_obj(&*app));
+        }
         // Everything the app created carries its ownerReference: the API
         // server's garbage collector removes it. Only its workloads'
         // references in scopes are taken out (see `scopes`).
@@ -310,13 +323,19 @@ async fn reconcile_app(
                 (_, Some(error)) if error.is_transient() => Some(error.into()),
                 _ => None,
             };
+            let mut unready = ctx.unready.lock().unwrap_or_else(|p| p.into_inner());
+            let key = ObjectRef::from_obj(&*app);
             let next = if waiting {
                 dependency::DEPENDENCY_REQUEUE
             } else if ready == Some(true) && synced {
+                unready.remove(&key);
                 RESYNC
             } else {
-                NOT_READY_REQUEUE
+                let passes = unready.entry(key).or_insert(0);
+                *passes = passes.saturating_add(1);
+                not_ready_requeue(*passes)
             };
+            drop(unready);
             (Action::requeue(next), transient, synced)
         }
     };
@@ -335,6 +354,14 @@ async fn reconcile_app(
             Ok((action, synced))
         }
     }
+}
+
+/// The requeue after the `passes`-th pass in a row that found the app not
+/// ready: 30 s, 60 s, 120 s, ... up to [`RESYNC`].
+pub fn not_ready_requeue(passes: u32) -> Duration {
+    NOT_READY_REQUEUE
+        .saturating_mul(1u32 << passes.saturating_sub(1).min(16))
+        .min(RESYNC)
 }
 
 /// Backoff for transient failures: 0.5 s doubling to a minute, per app.
@@ -679,7 +706,14 @@ fn comparable(status: &ApplicationConfigurationStatus) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::component_and_trait;
+    use super::{RESYNC, component_and_trait, not_ready_requeue};
+
+    #[test]
+    fn an_app_that_stays_unready_is_looked_at_less_and_less_often() {
+        let secs: Vec<u64> = (1..=7).map(|n| not_ready_requeue(n).as_secs()).collect();
+        assert_eq!(secs, [30, 60, 120, 240, 480, 600, 600]);
+        assert_eq!(not_ready_requeue(u32::MAX), RESYNC);
+    }
 
     #[test]
     fn fields_name_their_component_and_trait() {
