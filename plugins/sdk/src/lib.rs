@@ -63,6 +63,7 @@ pub mod log;
 mod objects;
 mod patch;
 mod plugin;
+mod pod;
 mod report;
 
 /// Bindings for the `trait-plugin` world: a component that imports `log` and
@@ -127,6 +128,7 @@ pub use objects::{
 };
 pub use patch::JsonPatch;
 pub use plugin::{TraitInput, TraitPlugin, WorkloadPlugin};
+pub use pod::{POD_TEMPLATE_KINDS, PodSpec, has_pod_template, pod_specs};
 
 pub use serde_json;
 

@@ -21,7 +21,7 @@
 //! source, so what other traits and the workload put there stays. The trait
 //! creates no objects of its own.
 
-use oam_plugin_sdk::{api_group, dns_label, prelude::*, to_pointer};
+use oam_plugin_sdk::{dns_label, pod_specs, prelude::*};
 use serde::Deserialize;
 
 struct Mount;
@@ -220,23 +220,6 @@ fn overlapping(a: &Option<Vec<String>>, b: &Option<Vec<String>>) -> bool {
     }
 }
 
-/// Kinds that keep a pod template at `spec.template`, by API group.
-const POD_TEMPLATE_KINDS: [(&str, &str); 5] = [
-    ("apps", "Deployment"),
-    ("apps", "StatefulSet"),
-    ("apps", "DaemonSet"),
-    ("apps", "ReplicaSet"),
-    ("batch", "Job"),
-];
-
-fn has_pod_template(obj: &Value) -> bool {
-    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-    POD_TEMPLATE_KINDS
-        .iter()
-        .any(|(group, k)| api_group(api_version) == *group && kind == *k)
-}
-
 /// The JSON patch that mounts `entries` into the pod spec at `base` (a JSON
 /// pointer) of `doc`. `where_` names the object for error messages.
 fn mount_patch(
@@ -338,29 +321,9 @@ fn apply(ctx: &Context, input: &TraitInput) -> Result<Outcome, PluginError> {
         return Err(error("nothing to mount: list configMaps or secrets").at("spec"));
     }
     let mut outcome = Outcome::new();
-    if !ctx.pod_spec_path.is_empty() && input.children.is_empty() {
-        let base = to_pointer(&ctx.pod_spec_path)?;
-        let where_ = format!("the workload's pod spec at {}", ctx.pod_spec_path);
-        let ops = mount_patch(&input.workload, &base, &entries, &where_)?;
-        outcome.push_patch(ops.into_patch(PatchTarget::Workload));
-    } else if !input.children.is_empty() {
-        for child in input.children.iter().filter(|c| has_pod_template(c)) {
-            let where_ = format!(
-                "{} {}",
-                child.get("kind").and_then(Value::as_str).unwrap_or("child"),
-                name_of(child).unwrap_or("?")
-            );
-            let ops = mount_patch(child, "/spec/template/spec", &entries, &where_)?;
-            outcome.push_patch(ops.into_patch(PatchTarget::child_of(child)?));
-        }
-    } else if has_pod_template(&input.workload) {
-        let ops = mount_patch(
-            &input.workload,
-            "/spec/template/spec",
-            &entries,
-            "the workload",
-        )?;
-        outcome.push_patch(ops.into_patch(PatchTarget::Workload));
+    for at in pod_specs(ctx, input)? {
+        let ops = mount_patch(at.object, &at.pointer, &entries, &at.described)?;
+        outcome.push_patch(ops.into_patch(at.target));
     }
     if outcome.patches.is_empty() {
         return Err(error(

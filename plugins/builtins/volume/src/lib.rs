@@ -16,7 +16,7 @@
 //! `volumeMounts` (creating them when missing) and replace an entry of the
 //! same name or mount path, so other traits' volumes are left alone.
 
-use oam_plugin_sdk::{api_group, dns_label, prelude::*, to_pointer};
+use oam_plugin_sdk::{dns_label, pod_specs, prelude::*};
 use serde::Deserialize;
 
 struct Volume;
@@ -43,23 +43,6 @@ struct VolumePath {
     size: String,
     storage_class_name: Option<String>,
     access_modes: Option<Vec<String>>,
-}
-
-/// Kinds that keep a pod template at `spec.template`, by API group.
-const POD_TEMPLATE_KINDS: [(&str, &str); 5] = [
-    ("apps", "Deployment"),
-    ("apps", "StatefulSet"),
-    ("apps", "DaemonSet"),
-    ("apps", "ReplicaSet"),
-    ("batch", "Job"),
-];
-
-fn has_pod_template(obj: &Value) -> bool {
-    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-    POD_TEMPLATE_KINDS
-        .iter()
-        .any(|(group, k)| api_group(api_version) == *group && kind == *k)
 }
 
 /// One claim to create and mount.
@@ -184,29 +167,9 @@ fn apply(ctx: &Context, input: &TraitInput) -> Result<Outcome, PluginError> {
     let (claims, pvcs) = claims(workload_name, &spec)?;
 
     let mut outcome = Outcome::new();
-    if !ctx.pod_spec_path.is_empty() && input.children.is_empty() {
-        let base = to_pointer(&ctx.pod_spec_path)?;
-        let where_ = format!("the workload's pod spec at {}", ctx.pod_spec_path);
-        let ops = mount_patch(&input.workload, &base, &claims, &where_)?;
-        outcome.push_patch(ops.into_patch(PatchTarget::Workload));
-    } else if !input.children.is_empty() {
-        for child in input.children.iter().filter(|c| has_pod_template(c)) {
-            let where_ = format!(
-                "{} {}",
-                child.get("kind").and_then(Value::as_str).unwrap_or("child"),
-                name_of(child).unwrap_or("?")
-            );
-            let ops = mount_patch(child, "/spec/template/spec", &claims, &where_)?;
-            outcome.push_patch(ops.into_patch(PatchTarget::child_of(child)?));
-        }
-    } else if has_pod_template(&input.workload) {
-        let ops = mount_patch(
-            &input.workload,
-            "/spec/template/spec",
-            &claims,
-            "the workload",
-        )?;
-        outcome.push_patch(ops.into_patch(PatchTarget::Workload));
+    for at in pod_specs(ctx, input)? {
+        let ops = mount_patch(at.object, &at.pointer, &claims, &at.described)?;
+        outcome.push_patch(ops.into_patch(at.target));
     }
     if outcome.patches.is_empty() {
         return Err(error(
