@@ -59,6 +59,7 @@ const SDK_SOURCES: &[(&str, &str)] = &[
     ),
     ("patch.rs", include_str!("../../plugins/sdk/src/patch.rs")),
     ("plugin.rs", include_str!("../../plugins/sdk/src/plugin.rs")),
+    ("pod.rs", include_str!("../../plugins/sdk/src/pod.rs")),
     ("report.rs", include_str!("../../plugins/sdk/src/report.rs")),
 ];
 
