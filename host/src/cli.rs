@@ -119,6 +119,11 @@ pub struct RunArgs {
     /// after that is not created again either.
     #[arg(long, value_enum, default_value_t = crate::apply_once::ApplyOnce::Off)]
     pub apply_once_only: crate::apply_once::ApplyOnce,
+    /// MiB of plugin answers kept to answer identical calls again without
+    /// calling the plugin (an unchanged app re-rendered costs no plugin
+    /// call); 0 turns the memo off.
+    #[arg(long, default_value_t = 32)]
+    pub plugin_memo_mib: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -245,6 +250,7 @@ fn run_controller(args: RunArgs) -> Result<()> {
             reconcile_timeout: std::time::Duration::from_secs(args.reconcile_timeout_secs.max(1)),
             revision_limit: args.revision_limit,
             apply_once: args.apply_once_only,
+            plugin_memo_bytes: args.plugin_memo_mib.saturating_mul(1024 * 1024),
         };
         crate::controller::run(client, engine, config).await?;
         Ok(())

@@ -12,6 +12,7 @@ pub mod controller;
 pub mod engine;
 pub mod fetch;
 pub mod fieldpath;
+pub mod memo;
 pub mod registry;
 pub mod render;
 pub mod scaffold;

@@ -24,6 +24,7 @@ use crate::api::{ConfigMapKeyRef, WasmExtension, WasmLimits, WasmSource};
 use crate::contract::{CallObserver, Observed, Plugin, PluginKind};
 use crate::engine::{self, Engine, Limits, LoadError, WasmPlugin};
 use crate::fieldpath::pointer_to_path;
+use crate::memo::CallMemo;
 
 /// The most bytes a ConfigMap can hold (etcd's 1 MiB request limit).
 pub const CONFIGMAP_MAX_BYTES: usize = 1024 * 1024;
@@ -200,6 +201,8 @@ pub struct Registry {
     fetched: Mutex<HashMap<(String, String), Blob>>,
     /// Told about every call of every plugin this registry loads.
     observer: Option<Arc<dyn CallObserver>>,
+    /// Answers of earlier calls with the same inputs (see [`crate::memo`]).
+    memo: Option<Arc<CallMemo>>,
 }
 
 impl Registry {
@@ -211,6 +214,7 @@ impl Registry {
             loaded: Mutex::new(HashMap::new()),
             fetched: Mutex::new(HashMap::new()),
             observer: None,
+            memo: None,
         }
     }
 
@@ -218,6 +222,18 @@ impl Registry {
     pub fn observed_by(mut self, observer: Arc<dyn CallObserver>) -> Registry {
         self.observer = Some(observer);
         self
+    }
+
+    /// Answer repeated calls of the plugins this registry loads from `memo`
+    /// (the observer sees only the calls that reach a plugin).
+    pub fn memoized(mut self, memo: Arc<CallMemo>) -> Registry {
+        self.memo = Some(memo);
+        self
+    }
+
+    /// The memo of repeated calls, if any.
+    pub fn memo(&self) -> Option<&Arc<CallMemo>> {
+        self.memo.as_ref()
     }
 
     /// The embedded built-in plugins, by name.
@@ -358,6 +374,7 @@ impl Registry {
         digest: String,
     ) -> Result<Arc<ResolvedPlugin>, RegistryError> {
         let loaded = self.engine.load(bytes, limits_of(&wasm.limits))?;
+        let limits = loaded.limits();
         if let WasmSource::Builtin(expected) = &wasm.source
             && loaded.info().name != *expected
         {
@@ -384,6 +401,9 @@ impl Registry {
                 inner: plugin,
                 observer: observer.clone(),
             });
+        }
+        if let Some(memo) = &self.memo {
+            plugin = memo.wrap(plugin, &digest, limits);
         }
         Ok(Arc::new(ResolvedPlugin::new(plugin, digest)?))
     }

@@ -54,6 +54,7 @@ use crate::api::{
 use crate::apply::{Applier, FIELD_MANAGER};
 use crate::contract::PluginKind;
 use crate::engine::Engine;
+use crate::memo::CallMemo;
 use crate::registry::Registry;
 use crate::render::definitions::DefinitionsError;
 use crate::render::{Definitions, LABEL_APP};
@@ -87,6 +88,9 @@ pub struct Config {
     pub revision_limit: usize,
     /// `--apply-once-only`.
     pub apply_once: crate::apply_once::ApplyOnce,
+    /// Bytes of plugin answers kept for identical calls (see
+    /// [`crate::memo`]); 0: none.
+    pub plugin_memo_bytes: u64,
 }
 
 impl Default for Config {
@@ -102,6 +106,7 @@ impl Default for Config {
             reconcile_timeout: std::time::Duration::from_secs(120),
             revision_limit: revisions::DEFAULT_REVISION_LIMIT,
             apply_once: crate::apply_once::ApplyOnce::Off,
+            plugin_memo_bytes: DEFAULT_PLUGIN_MEMO_BYTES,
         }
     }
 }
@@ -127,6 +132,9 @@ const OWNED_KINDS: &[(&str, &str, &str)] = &[
     ("", "v1", "PersistentVolumeClaim"),
 ];
 
+/// `--plugin-memo-mib`'s default.
+pub const DEFAULT_PLUGIN_MEMO_BYTES: u64 = 32 * 1024 * 1024;
+
 /// The watch caches and what the input watches share.
 #[derive(Clone)]
 struct Inputs {
@@ -147,11 +155,14 @@ struct Inputs {
 /// Run the controller until the process is asked to stop (SIGTERM/ctrl-c).
 pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), ControllerError> {
     let builtin = Arc::new(Definitions::builtin()?);
-    let telemetry = Arc::new(Telemetry::default());
-    let serving = Arc::new(
-        Serving::new(Registry::new(engine).observed_by(telemetry.clone()))
-            .trusting(config.plugin_namespaces.clone()),
-    );
+    let memo =
+        (config.plugin_memo_bytes > 0).then(|| Arc::new(CallMemo::new(config.plugin_memo_bytes)));
+    let telemetry = Arc::new(Telemetry::new(memo.as_deref()));
+    let mut registry = Registry::new(engine).observed_by(telemetry.clone());
+    if let Some(memo) = memo {
+        registry = registry.memoized(memo);
+    }
+    let serving = Arc::new(Serving::new(registry).trusting(config.plugin_namespaces.clone()));
     let (trigger, triggered) = unbounded();
     if let Some(addr) = config.metrics_addr {
         // Bind now, so a taken port fails the start instead of a task.

@@ -76,7 +76,17 @@ pub struct Telemetry {
 
 impl Default for Telemetry {
     fn default() -> Telemetry {
+        Telemetry::new(None)
+    }
+}
+
+impl Telemetry {
+    /// The controller's metrics, with the plugin-call memo's if there is one.
+    pub fn new(memo: Option<&crate::memo::CallMemo>) -> Telemetry {
         let mut registry = Registry::with_prefix("oam_wasm");
+        if let Some(memo) = memo {
+            memo.register(&mut registry);
+        }
         let reconciles = Family::<ResultLabel, Counter>::default();
         registry.register(
             "reconciles",

@@ -577,9 +577,25 @@ async fn the_host_serves_health_readiness_and_metrics() {
         "oam_wasm_plugin_call_duration_seconds_count{plugin=\"containerized\",method=\"render\"}",
         "oam_wasm_writes_total{action=\"apply\"}",
         "oam_wasm_reconcile_queue_depth",
+        "oam_wasm_plugin_memo_misses_total",
+        "oam_wasm_plugin_memo_bytes",
     ] {
         assert!(metrics.contains(expected), "{expected} in\n{metrics}");
     }
+    // An annotation changes nothing the plugins see: the app is reconciled
+    // again and its render is answered from the memo.
+    let mut annotated: Value = serde_json::from_str(&two_component_app(&["web"])).unwrap();
+    annotated["metadata"]["annotations"] = json!({"example.com/touched": "yes"});
+    env.apply(&annotated.to_string()).await;
+    env.wait_for("a render answered from the memo", || async {
+        http_get(port, "/metrics").await.filter(|(_, body)| {
+            body.lines()
+                .find_map(|l| l.strip_prefix("oam_wasm_plugin_memo_hits_total "))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .is_some_and(|n| n > 0)
+        })
+    })
+    .await;
     assert_eq!(http_get(port, "/nope").await.unwrap().0, 404);
     // `--log-format json`: one JSON object per line, with a level.
     let log = env.log_tail();
