@@ -27,6 +27,10 @@
 //! - the plugin calls inside those renders, timed by a `CallObserver` (the
 //!   same hook the controller's metrics use): count and mean per plugin.
 //!
+//! The last variant renders the whole app again through a registry with the
+//! controller's plugin-call memo (`oam_wasm::memo`), inputs unchanged: what a
+//! re-render costs when nothing changed (no plugin call at all).
+//!
 //! Results are written up in `BENCHMARKS.md`.
 
 #![allow(
@@ -46,6 +50,7 @@ use criterion::Criterion;
 use oam_wasm::api::{ApplicationConfiguration, Component};
 use oam_wasm::contract::CallObserver;
 use oam_wasm::engine::Engine;
+use oam_wasm::memo::CallMemo;
 use oam_wasm::registry::Registry;
 use oam_wasm::render::Renderer;
 
@@ -137,10 +142,19 @@ fn main() {
         .map(|((_, name), c)| (name, c))
         .collect();
     let tally = Arc::new(Tally::default());
-    let registry = Registry::new(Engine::with_defaults().unwrap()).observed_by(tally.clone());
+    let engine = Engine::with_defaults().unwrap();
+    let registry = Registry::new(engine.clone()).observed_by(tally.clone());
     let renderer = Renderer {
         definitions: &definitions,
         plugins: &registry,
+    };
+    // The controller's registry: identical calls answered from the memo.
+    let memo_registry = Registry::new(engine)
+        .observed_by(tally.clone())
+        .memoized(Arc::new(CallMemo::new(16 << 20)));
+    let memo_renderer = Renderer {
+        definitions: &definitions,
+        plugins: &memo_registry,
     };
 
     let trait_kinds: Vec<String> = app.spec.components[0]
@@ -150,16 +164,27 @@ fn main() {
         .iter()
         .map(|t| t.trait_["kind"].as_str().unwrap_or("?").to_string())
         .collect();
-    let mut variants: Vec<(String, ApplicationConfiguration)> =
-        vec![("workload only".to_string(), with_traits(&app, &[]))];
+    let mut variants: Vec<(String, ApplicationConfiguration, &Renderer)> = vec![(
+        "workload only".to_string(),
+        with_traits(&app, &[]),
+        &renderer,
+    )];
     for (i, kind) in trait_kinds.iter().enumerate() {
-        variants.push((format!("+ {kind}"), with_traits(&app, &[i])));
+        variants.push((format!("+ {kind}"), with_traits(&app, &[i]), &renderer));
     }
-    variants.push(("whole app".to_string(), app.clone()));
+    variants.push(("whole app".to_string(), app.clone(), &renderer));
+    // The same app again with nothing changed, as the controller re-renders
+    // it (owned-object events, readiness rechecks, resync): every plugin
+    // call is answered from the memo.
+    variants.push((
+        "whole app, unchanged (memo)".to_string(),
+        app.clone(),
+        &memo_renderer,
+    ));
 
     // Compile every plugin once (as the controller does before it serves),
     // and check every variant renders.
-    for (name, app) in &variants {
+    for (name, app, renderer) in &variants {
         let rendered = renderer.render(app, &components).unwrap();
         let kinds: Vec<&str> = rendered
             .objects
@@ -181,7 +206,7 @@ fn main() {
         .sample_size(50)
         .configure_from_args();
     let mut group = criterion.benchmark_group("render");
-    for (name, app) in &variants {
+    for (name, app, renderer) in &variants {
         group.bench_function(name.as_str(), |b| {
             b.iter(|| black_box(renderer.render(black_box(app), &components)).unwrap());
         });
@@ -207,7 +232,7 @@ fn main() {
         "variant", "p50 µs", "p99 µs", "mean µs", "thread CPU µs", "process CPU µs"
     );
     let mut calls_by_variant = Vec::new();
-    for (name, app) in &variants {
+    for (name, app, renderer) in &variants {
         for _ in 0..(renders / 20).max(1) {
             black_box(renderer.render(app, &components)).unwrap();
         }
@@ -253,6 +278,11 @@ fn main() {
                 )
             })
             .collect();
-        println!("{name:<36} {}", line.join(", "));
+        let line = if line.is_empty() {
+            "no plugin call".to_string()
+        } else {
+            line.join(", ")
+        };
+        println!("{name:<36} {line}");
     }
 }

@@ -56,6 +56,10 @@ pub struct Tracked {
     value: Value,
     /// JSON pointer → (writer, value written).
     written: BTreeMap<String, (String, Value)>,
+    /// `value` as JSON text, made when first asked for and dropped by a
+    /// change: every trait of a component is handed the workload and its
+    /// children, which mostly stay unchanged from one trait to the next.
+    text: std::cell::OnceCell<String>,
 }
 
 /// How a patch body is to be read.
@@ -70,11 +74,17 @@ impl Tracked {
         Tracked {
             value,
             written: BTreeMap::new(),
+            text: std::cell::OnceCell::new(),
         }
     }
 
     pub fn value(&self) -> &Value {
         &self.value
+    }
+
+    /// The object as compact JSON text.
+    pub fn text(&self) -> &str {
+        self.text.get_or_init(|| self.value.to_string())
     }
 
     pub fn into_value(self) -> Value {
@@ -126,6 +136,7 @@ impl Tracked {
             self.written.insert(path, (writer.to_string(), value));
         }
         self.value = next;
+        self.text = std::cell::OnceCell::new();
         Ok(())
     }
 }
@@ -208,6 +219,22 @@ mod tests {
             "metadata": {"name": "web", "labels": {"app.oam.dev/name": "app", "team": "a"}},
             "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}}
         }))
+    }
+
+    #[test]
+    fn the_text_follows_every_change_and_survives_a_refused_one() {
+        let mut d = deployment();
+        let before = d.text().to_string();
+        assert_eq!(serde_json::from_str::<Value>(&before).unwrap(), *d.value());
+        d.apply("scaler", PatchKind::Merge, r#"{"spec":{"replicas":2}}"#)
+            .unwrap();
+        let after: Value = serde_json::from_str(d.text()).unwrap();
+        assert_eq!(after["spec"]["replicas"], 2);
+        assert_eq!(after, *d.value());
+        // A refused patch changes neither the object nor its text.
+        d.apply("other", PatchKind::Merge, r#"{"spec":{"replicas":3}}"#)
+            .unwrap_err();
+        assert_eq!(serde_json::from_str::<Value>(d.text()).unwrap(), after);
     }
 
     #[test]

@@ -621,13 +621,13 @@ impl Renderer<'_> {
             validate(&plugin, t.trait_.get("spec"), blame, &format!("{tat}.spec"))?;
             ctx.workload_ref_path = def.spec.workload_ref_path.clone().unwrap_or_default();
             let children_json: Vec<String> =
-                children.iter().map(|c| c.value().to_string()).collect();
+                children.iter().map(|c| c.text().to_string()).collect();
             let outcome = plugin
                 .plugin()
                 .apply(
                     &ctx,
                     &trait_object.to_string(),
-                    &workload.value().to_string(),
+                    workload.text(),
                     &children_json,
                 )
                 .map_err(|e| call_error(blame, &tat, &who, e))?;
