@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench -p oam-wasm --bench render_app
 //! OAM_BENCH_RENDERS=20000 cargo bench -p oam-wasm --bench render_app   # longer CPU loop
+//! OAM_BENCH_VARIANT=memo cargo bench -p oam-wasm --bench render_app -- nomatch   # one loop, no criterion
 //! ```
 //!
 //! The app is `examples/wordpress`: one Component with a
@@ -232,7 +233,10 @@ fn main() {
         "variant", "p50 µs", "p99 µs", "mean µs", "thread CPU µs", "process CPU µs"
     );
     let mut calls_by_variant = Vec::new();
-    for (name, app, renderer) in &variants {
+    // `OAM_BENCH_VARIANT=<text>`: loop only over variants whose name holds
+    // it (e.g. to profile one).
+    let only = std::env::var("OAM_BENCH_VARIANT").unwrap_or_default();
+    for (name, app, renderer) in variants.iter().filter(|(n, ..)| n.contains(&only)) {
         for _ in 0..(renders / 20).max(1) {
             black_box(renderer.render(app, &components)).unwrap();
         }
