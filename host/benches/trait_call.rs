@@ -30,6 +30,12 @@
 //! - `json/parse_workload`: `serde_json::from_str::<Value>` of the
 //!   Deployment alone, natively: the part of every call both paths share.
 //!
+//! ```text
+//! # one case alone, for a profiler (no criterion, no percentile loop):
+//! OAM_BENCH_PROFILE=manualscaler/instantiate OAM_BENCH_ITERS=2000 \
+//!   valgrind --tool=callgrind target/release/deps/trait_call-<hash> --bench
+//! ```
+//!
 //! Criterion reports means and medians; a plain `Instant` loop afterwards
 //! prints p50 / p99 / mean of every case (criterion does not report tail
 //! percentiles). Results are written up in `BENCHMARKS.md`.
@@ -324,8 +330,47 @@ fn full_run() -> bool {
     args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
 }
 
+/// `OAM_BENCH_PROFILE=<trait>/<path>` (e.g. `manualscaler/wasm`): run only
+/// that case `OAM_BENCH_ITERS` times (default 1,000) and print the mean wall
+/// time, for a profiler (`valgrind --tool=callgrind`, `perf record`) to look
+/// at.
+fn profile(cases: &[Case], only: &str, hooks: &webhook::Client, ctx: &Context, workload: &str) {
+    let (name, path) = only
+        .split_once('/')
+        .unwrap_or_else(|| panic!("OAM_BENCH_PROFILE={only}: expected <trait>/<path>"));
+    let case = cases
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("OAM_BENCH_PROFILE={only}: no trait {name}"));
+    let iters: usize = std::env::var("OAM_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000);
+    let start = Instant::now();
+    for _ in 0..iters {
+        match path {
+            "wasm" => drop(black_box(case.wasm(ctx, black_box(workload)))),
+            "native" => drop(black_box(case.native(ctx, black_box(workload)))),
+            "webhook" => drop(black_box(case.webhook(hooks, ctx, black_box(workload)))),
+            "instantiate" => drop(black_box(case.instantiate(ctx))),
+            "native_parse" => drop(black_box(case.native_parse(black_box(workload)))),
+            other => panic!("OAM_BENCH_PROFILE={only}: no path {other}"),
+        }
+    }
+    println!(
+        "{only}: {iters} calls, {} per call (wall, mean)",
+        micros(start.elapsed() / u32::try_from(iters.max(1)).unwrap())
+    );
+}
+
 fn main() {
-    let engine = Engine::with_defaults().unwrap();
+    // Under valgrind the default pool's address-space reservation fails;
+    // a profile run gets a pool of 2 instances (same per-call work).
+    let engine = if std::env::var_os("OAM_BENCH_PROFILE").is_some() {
+        Engine::new(oam_wasm::engine::Limits::CEILING, 2).unwrap()
+    } else {
+        Engine::with_defaults().unwrap()
+    };
     let ctx = context();
     let workload = deployment();
     let cases = [
@@ -373,6 +418,11 @@ fn main() {
             wasm.outputs.len(),
             outcome_bytes(&wasm)
         );
+    }
+
+    if let Ok(only) = std::env::var("OAM_BENCH_PROFILE") {
+        profile(&cases, &only, &hooks, &ctx, &workload);
+        return;
     }
 
     let mut criterion = Criterion::default()
