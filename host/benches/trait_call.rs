@@ -18,9 +18,14 @@
 //!   called through one keep-alive connection (`webhook/`): the request
 //!   body built from the same strings, sent, parsed by the server in one
 //!   JSON document, the outcome serialized, sent back and parsed into the
-//!   same [`Outcome`] (the Metacontroller / composition-function way);
-//! - `native_parse`: the native parse of the trait and workload arguments
-//!   alone (what both `native` and the guest do first), so `native -
+//!   same [`Outcome`] (the Metacontroller / composition-function way). Its
+//!   envelope is one JSON document, so the server parses the workload even
+//!   for `manualscaler`, which does not read it (skipping it would take
+//!   serde_json's `raw_value` or a different envelope);
+//! - `native_parse`: the native parse of the arguments the trait reads,
+//!   alone (what both `native` and the guest do first): the trait object,
+//!   and for `volume` the workload too (`manualscaler` never reads the
+//!   workload, and the SDK parses it only on demand), so `native -
 //!   native_parse` is the compute and the outcome's serialization;
 //! - `instantiate`: `WasmPlugin::health` on an empty list, which is store
 //!   and instance setup plus a trivial call. The engine does not expose
@@ -70,6 +75,8 @@ struct Case {
     native: NativeApply,
     /// The webhook's path for this trait.
     hook: &'static str,
+    /// Whether the trait reads (so parses) the workload.
+    reads_workload: bool,
     trait_object: String,
 }
 
@@ -92,7 +99,11 @@ impl Case {
     }
 
     fn native_parse(&self, workload: &str) -> Result<native::TraitInput, PluginError> {
-        native::TraitInput::parse(&self.trait_object, workload, &[])
+        let input = native::TraitInput::parse(&self.trait_object, workload, &[])?;
+        if self.reads_workload {
+            input.workload()?;
+        }
+        Ok(input)
     }
 
     fn instantiate(&self, ctx: &Context) -> Result<(), CallError> {
@@ -379,6 +390,7 @@ fn main() {
             plugin: load_builtin(&engine, "manualscaler"),
             native: native::manualscaler,
             hook: "/manualscaler",
+            reads_workload: false,
             trait_object: scaler_trait(),
         },
         Case {
@@ -386,6 +398,7 @@ fn main() {
             plugin: load_builtin(&engine, "volume"),
             native: native::volume,
             hook: "/volume",
+            reads_workload: true,
             trait_object: volume_trait(),
         },
     ];
