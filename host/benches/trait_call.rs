@@ -18,9 +18,14 @@
 //!   called through one keep-alive connection (`webhook/`): the request
 //!   body built from the same strings, sent, parsed by the server in one
 //!   JSON document, the outcome serialized, sent back and parsed into the
-//!   same [`Outcome`] (the Metacontroller / composition-function way);
-//! - `native_parse`: the native parse of the trait and workload arguments
-//!   alone (what both `native` and the guest do first), so `native -
+//!   same [`Outcome`] (the Metacontroller / composition-function way). Its
+//!   envelope is one JSON document, so the server parses the workload even
+//!   for `manualscaler`, which does not read it (skipping it would take
+//!   serde_json's `raw_value` or a different envelope);
+//! - `native_parse`: the native parse of the arguments the trait reads,
+//!   alone (what both `native` and the guest do first): the trait object,
+//!   and for `volume` the workload too (`manualscaler` never reads the
+//!   workload, and the SDK parses it only on demand), so `native -
 //!   native_parse` is the compute and the outcome's serialization;
 //! - `instantiate`: `WasmPlugin::health` on an empty list, which is store
 //!   and instance setup plus a trivial call. The engine does not expose
@@ -29,6 +34,12 @@
 //!   copying of arguments and results;
 //! - `json/parse_workload`: `serde_json::from_str::<Value>` of the
 //!   Deployment alone, natively: the part of every call both paths share.
+//!
+//! ```text
+//! # one case alone, for a profiler (no criterion, no percentile loop):
+//! OAM_BENCH_PROFILE=manualscaler/instantiate OAM_BENCH_ITERS=2000 \
+//!   valgrind --tool=callgrind target/release/deps/trait_call-<hash> --bench
+//! ```
 //!
 //! Criterion reports means and medians; a plain `Instant` loop afterwards
 //! prints p50 / p99 / mean of every case (criterion does not report tail
@@ -64,6 +75,8 @@ struct Case {
     native: NativeApply,
     /// The webhook's path for this trait.
     hook: &'static str,
+    /// Whether the trait reads (so parses) the workload.
+    reads_workload: bool,
     trait_object: String,
 }
 
@@ -86,7 +99,11 @@ impl Case {
     }
 
     fn native_parse(&self, workload: &str) -> Result<native::TraitInput, PluginError> {
-        native::TraitInput::parse(&self.trait_object, workload, &[])
+        let input = native::TraitInput::parse(&self.trait_object, workload, &[])?;
+        if self.reads_workload {
+            input.workload()?;
+        }
+        Ok(input)
     }
 
     fn instantiate(&self, ctx: &Context) -> Result<(), CallError> {
@@ -324,8 +341,47 @@ fn full_run() -> bool {
     args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
 }
 
+/// `OAM_BENCH_PROFILE=<trait>/<path>` (e.g. `manualscaler/wasm`): run only
+/// that case `OAM_BENCH_ITERS` times (default 1,000) and print the mean wall
+/// time, for a profiler (`valgrind --tool=callgrind`, `perf record`) to look
+/// at.
+fn profile(cases: &[Case], only: &str, hooks: &webhook::Client, ctx: &Context, workload: &str) {
+    let (name, path) = only
+        .split_once('/')
+        .unwrap_or_else(|| panic!("OAM_BENCH_PROFILE={only}: expected <trait>/<path>"));
+    let case = cases
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("OAM_BENCH_PROFILE={only}: no trait {name}"));
+    let iters: usize = std::env::var("OAM_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000);
+    let start = Instant::now();
+    for _ in 0..iters {
+        match path {
+            "wasm" => drop(black_box(case.wasm(ctx, black_box(workload)))),
+            "native" => drop(black_box(case.native(ctx, black_box(workload)))),
+            "webhook" => drop(black_box(case.webhook(hooks, ctx, black_box(workload)))),
+            "instantiate" => drop(black_box(case.instantiate(ctx))),
+            "native_parse" => drop(black_box(case.native_parse(black_box(workload)))),
+            other => panic!("OAM_BENCH_PROFILE={only}: no path {other}"),
+        }
+    }
+    println!(
+        "{only}: {iters} calls, {} per call (wall, mean)",
+        micros(start.elapsed() / u32::try_from(iters.max(1)).unwrap())
+    );
+}
+
 fn main() {
-    let engine = Engine::with_defaults().unwrap();
+    // Under valgrind the default pool's address-space reservation fails;
+    // a profile run gets a pool of 2 instances (same per-call work).
+    let engine = if std::env::var_os("OAM_BENCH_PROFILE").is_some() {
+        Engine::new(oam_wasm::engine::Limits::CEILING, 2).unwrap()
+    } else {
+        Engine::with_defaults().unwrap()
+    };
     let ctx = context();
     let workload = deployment();
     let cases = [
@@ -334,6 +390,7 @@ fn main() {
             plugin: load_builtin(&engine, "manualscaler"),
             native: native::manualscaler,
             hook: "/manualscaler",
+            reads_workload: false,
             trait_object: scaler_trait(),
         },
         Case {
@@ -341,6 +398,7 @@ fn main() {
             plugin: load_builtin(&engine, "volume"),
             native: native::volume,
             hook: "/volume",
+            reads_workload: true,
             trait_object: volume_trait(),
         },
     ];
@@ -373,6 +431,11 @@ fn main() {
             wasm.outputs.len(),
             outcome_bytes(&wasm)
         );
+    }
+
+    if let Ok(only) = std::env::var("OAM_BENCH_PROFILE") {
+        profile(&cases, &only, &hooks, &ctx, &workload);
+        return;
     }
 
     let mut criterion = Criterion::default()

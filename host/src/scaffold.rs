@@ -146,6 +146,8 @@ impl TraitPlugin for Plugin {{
     }}
 
     fn apply(_ctx: &Context, input: &TraitInput) -> Result<Outcome, PluginError> {{
+        // `input.workload()?` and `input.children()?` give the workload and
+        // what its type rendered, parsed on first use.
         let spec: Spec = input.spec()?;
         if spec.annotations.is_empty() {{
             return Err(error("spec.annotations is empty: nothing to set").at("spec.annotations"));

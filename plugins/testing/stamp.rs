@@ -15,11 +15,12 @@ impl TraitPlugin for Stamp {
 
     fn apply(_ctx: &Context, input: &TraitInput) -> Result<Outcome, PluginError> {
         let body = json!({"metadata": {"annotations": {"oam.test/stamp": STAMP}}});
-        if input.children.is_empty() {
+        let children = input.children()?;
+        if children.is_empty() {
             return Ok(Outcome::new().patch(Patch::merge(PatchTarget::Workload, body)));
         }
         let mut outcome = Outcome::new();
-        for child in &input.children {
+        for child in children {
             outcome.push_patch(Patch::merge(PatchTarget::child_of(child)?, body.clone()));
         }
         Ok(outcome)

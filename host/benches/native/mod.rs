@@ -4,7 +4,9 @@
 //! `dns_label`, `to_pointer`, `JsonPatch`, `Patch::merge`, outputs).
 //!
 //! Each function does what the plugin does inside its sandbox: parse the
-//! trait, workload and children JSON with serde_json, compute the same
+//! trait JSON with serde_json, and the workload and children JSON when the
+//! trait reads them (the SDK parses those on first use; `manualscaler`
+//! never reads the workload, so neither side parses it), compute the same
 //! patches and outputs, and serialize them into the same
 //! [`Outcome`]. `trait_call` checks that the two outcomes are equal before it
 //! measures anything, so a drift between this port and the plugins fails the
@@ -13,6 +15,8 @@
 //! Keep it in step with `plugins/builtins/{manualscaler,volume}/src/lib.rs`.
 
 use oam_wasm::contract::{Context, ObjectRef, Outcome, Patch, PatchBody, PatchTarget, PluginError};
+use std::cell::OnceCell;
+
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -42,15 +46,55 @@ fn parse_argument(text: &str, what: &str) -> Result<Value, PluginError> {
     }
 }
 
-/// The arguments of a trait call, parsed.
+/// The arguments of a trait call: the trait object parsed at once, the
+/// workload and the children on first use (`oam_plugin_sdk::TraitInput`).
 pub struct TraitInput {
     trait_object: Value,
-    workload: Value,
-    children: Vec<Value>,
+    workload: Lazy<String, Value>,
+    children: Lazy<Vec<String>, Vec<Value>>,
+}
+
+/// Raw JSON text and, once asked for, what it parses into.
+struct Lazy<R, T> {
+    raw: R,
+    parsed: OnceCell<Result<T, PluginError>>,
+}
+
+impl<R: Default, T> Lazy<R, T> {
+    fn raw(raw: R) -> Self {
+        Lazy {
+            raw,
+            parsed: OnceCell::new(),
+        }
+    }
+
+    fn parsed(value: T) -> Self {
+        Lazy {
+            raw: R::default(),
+            parsed: OnceCell::from(Ok(value)),
+        }
+    }
+
+    fn get(&self, parse: impl FnOnce(&R) -> Result<T, PluginError>) -> Result<&T, PluginError> {
+        self.parsed
+            .get_or_init(|| parse(&self.raw))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+fn object_argument(value: Value, what: &str) -> Result<Value, PluginError> {
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(error(format!("{what} must be a JSON object")))
+    }
 }
 
 impl TraitInput {
-    /// `oam_plugin_sdk::plugin::trait_apply`'s parsing.
+    /// `oam_plugin_sdk::TraitInput::from_json`: the trait object parsed
+    /// now, the rest kept as text. (The guest owns its arguments, lifted
+    /// out of its memory; the port copies them too.)
     pub fn parse(
         trait_object: &str,
         workload: &str,
@@ -58,12 +102,8 @@ impl TraitInput {
     ) -> Result<TraitInput, PluginError> {
         Ok(TraitInput {
             trait_object: parse_argument(trait_object, "trait object")?,
-            workload: parse_argument(workload, "workload")?,
-            children: children
-                .iter()
-                .enumerate()
-                .map(|(i, c)| parse_argument(c, &format!("children[{i}]")))
-                .collect::<Result<_, _>>()?,
+            workload: Lazy::raw(workload.to_string()),
+            children: Lazy::raw(children.to_vec()),
         })
     }
 
@@ -74,22 +114,35 @@ impl TraitInput {
         workload: Value,
         children: Vec<Value>,
     ) -> Result<TraitInput, PluginError> {
-        let object = |value: Value, what: String| {
-            if value.is_object() {
-                Ok(value)
-            } else {
-                Err(error(format!("{what} must be a JSON object")))
-            }
-        };
         Ok(TraitInput {
-            trait_object: object(trait_object, "trait object".into())?,
-            workload: object(workload, "workload".into())?,
-            children: children
-                .into_iter()
-                .enumerate()
-                .map(|(i, c)| object(c, format!("children[{i}]")))
-                .collect::<Result<_, _>>()?,
+            trait_object: object_argument(trait_object, "trait object")?,
+            workload: Lazy::parsed(object_argument(workload, "workload")?),
+            children: Lazy::parsed(
+                children
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, c)| object_argument(c, &format!("children[{i}]")))
+                    .collect::<Result<_, _>>()?,
+            ),
         })
+    }
+
+    /// `oam_plugin_sdk::TraitInput::workload`.
+    pub fn workload(&self) -> Result<&Value, PluginError> {
+        self.workload.get(|text| parse_argument(text, "workload"))
+    }
+
+    /// `oam_plugin_sdk::TraitInput::children`.
+    fn children(&self) -> Result<&[Value], PluginError> {
+        self.children
+            .get(|texts| {
+                texts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| parse_argument(c, &format!("children[{i}]")))
+                    .collect()
+            })
+            .map(Vec::as_slice)
     }
 
     fn spec<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
@@ -98,8 +151,8 @@ impl TraitInput {
         T::deserialize(spec).map_err(|e| at(error(e.to_string()), "spec"))
     }
 
-    fn workload_name(&self) -> Option<&str> {
-        name_of(&self.workload)
+    fn workload_name(&self) -> Result<Option<&str>, PluginError> {
+        Ok(name_of(self.workload()?))
     }
 }
 
@@ -320,11 +373,13 @@ pub fn manualscaler_parsed(ctx: &Context, input: TraitInput) -> Result<Outcome, 
     }
     let body = json!({"spec": {"replicas": spec.replica_count}});
     let mut outcome = Outcome::default();
-    if input.children.is_empty() {
+    // Like the plugin: the workload itself is never read.
+    let children = input.children()?;
+    if children.is_empty() {
         outcome.patches.push(merge(PatchTarget::Workload, &body));
         return Ok(outcome);
     }
-    for child in input.children.iter().filter(|c| is_scalable(ctx, c)) {
+    for child in children.iter().filter(|c| is_scalable(ctx, c)) {
         outcome.patches.push(merge(child_of(child)?, &body));
     }
     if outcome.patches.is_empty() {
@@ -500,19 +555,20 @@ pub fn volume(
 pub fn volume_parsed(ctx: &Context, input: TraitInput) -> Result<Outcome, PluginError> {
     let spec: VolumeSpec = input.spec()?;
     let workload_name = input
-        .workload_name()
+        .workload_name()?
         .or((!ctx.component_name.is_empty()).then_some(ctx.component_name.as_str()))
         .ok_or_else(|| error("the workload has no metadata.name to name the claims after"))?;
     let (claims, pvcs) = claims(workload_name, &spec)?;
 
     let mut outcome = Outcome::default();
-    if !ctx.pod_spec_path.is_empty() && input.children.is_empty() {
+    let children = input.children()?;
+    if !ctx.pod_spec_path.is_empty() && children.is_empty() {
         let base = to_pointer(&ctx.pod_spec_path)?;
         let where_ = format!("the workload's pod spec at {}", ctx.pod_spec_path);
-        let ops = mount_patch(&input.workload, &base, &claims, &where_)?;
+        let ops = mount_patch(input.workload()?, &base, &claims, &where_)?;
         outcome.patches.push(ops.into_patch(PatchTarget::Workload));
-    } else if !input.children.is_empty() {
-        for child in input.children.iter().filter(|c| has_pod_template(c)) {
+    } else if !children.is_empty() {
+        for child in children.iter().filter(|c| has_pod_template(c)) {
             let where_ = format!(
                 "{} {}",
                 child.get("kind").and_then(Value::as_str).unwrap_or("child"),
@@ -521,9 +577,9 @@ pub fn volume_parsed(ctx: &Context, input: TraitInput) -> Result<Outcome, Plugin
             let ops = mount_patch(child, "/spec/template/spec", &claims, &where_)?;
             outcome.patches.push(ops.into_patch(child_of(child)?));
         }
-    } else if has_pod_template(&input.workload) {
+    } else if has_pod_template(input.workload()?) {
         let ops = mount_patch(
-            &input.workload,
+            input.workload()?,
             "/spec/template/spec",
             &claims,
             "the workload",

@@ -6,9 +6,11 @@
 //! world and adds what every plugin needs on top of the generated bindings:
 //!
 //! - the [`TraitPlugin`] and [`WorkloadPlugin`] traits, which receive the
-//!   objects already parsed as [`serde_json::Value`], and the
-//!   [`export_trait!`] / [`export_workload!`] macros that turn an implementation
-//!   into the component's exports;
+//!   objects as [`serde_json::Value`] (a trait's workload and children are
+//!   parsed only when it asks for them: [`TraitInput::workload`],
+//!   [`TraitInput::children`]), and the [`export_trait!`] /
+//!   [`export_workload!`] macros that turn an implementation into the
+//!   component's exports;
 //! - [`PluginError`] constructors ([`error`], [`PluginError::at`]) so every
 //!   refusal names the field at fault;
 //! - patch builders ([`Patch::merge`], [`JsonPatch`]) aimed at the workload or a
@@ -160,9 +162,10 @@ pub mod __private {
 /// oam_plugin_sdk::export_trait!(MyTrait);
 /// ```
 ///
-/// The macro parses the JSON strings the host passes in (a string that is not
-/// a JSON object becomes a [`PluginError`] naming the argument) and
-/// serializes the outputs. On targets other than `wasm32` it exports
+/// The macro parses the JSON strings the host passes in (the trait object at
+/// once, the workload and children when the plugin first asks for them; a
+/// string that is not a JSON object becomes a [`PluginError`] naming the
+/// argument) and serializes the outputs. On targets other than `wasm32` it exports
 /// nothing (it only refers to the implementation, so it does not count as
 /// dead code), and the crate's unit tests build natively.
 #[macro_export]

@@ -1,6 +1,8 @@
 //! The two kinds of plugin as Rust traits over parsed JSON, and the glue the
 //! export macros use to turn them into the WIT exports.
 
+use std::cell::OnceCell;
+
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -9,8 +11,8 @@ use crate::{
     parse_object,
 };
 
-/// A trait type: what `trait-api` asks of a plugin, with the objects already
-/// parsed. Export an implementation with [`export_trait!`](crate::export_trait).
+/// A trait type: what `trait-api` asks of a plugin, with the trait object
+/// parsed and the workload and children parsed on demand. Export an implementation with [`export_trait!`](crate::export_trait).
 ///
 /// Every call runs in a fresh sandbox: keep no state between calls.
 pub trait TraitPlugin {
@@ -51,26 +53,108 @@ pub trait WorkloadPlugin {
     fn health(ctx: &Context, observed: &[Value]) -> HealthReport;
 }
 
-/// The arguments of `apply`, parsed.
-#[derive(Debug, Clone, PartialEq)]
+/// The arguments of `apply`.
+///
+/// The trait object is parsed before `apply` runs (every trait reads its
+/// `spec`). The workload and the children are parsed on first use, once, and
+/// only if the plugin asks: [`TraitInput::workload`] and
+/// [`TraitInput::children`]. A trait that never looks at the workload (a
+/// scaler that patches `spec.replicas`, say) does not pay for parsing it.
+#[derive(Debug, Clone)]
 pub struct TraitInput {
     /// The trait as written in the ApplicationConfiguration.
     pub trait_object: Value,
-    /// The workload after parameters and earlier traits.
-    pub workload: Value,
-    /// The objects the workload type rendered; empty for a workload that is
-    /// applied as-is.
-    pub children: Vec<Value>,
+    workload: Lazy<Value>,
+    children: Lazy<Vec<Value>>,
+}
+
+/// JSON text from the host and, once asked for, what it parses into.
+#[derive(Debug, Clone)]
+struct Lazy<T> {
+    text: Raw,
+    parsed: OnceCell<Result<T, PluginError>>,
+}
+
+#[derive(Debug, Clone)]
+enum Raw {
+    /// Already parsed (see [`TraitInput::new`]).
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl<T> Lazy<T> {
+    fn parsed(value: T) -> Self {
+        Lazy {
+            text: Raw::None,
+            parsed: OnceCell::from(Ok(value)),
+        }
+    }
+
+    fn text(text: Raw) -> Self {
+        Lazy {
+            text,
+            parsed: OnceCell::new(),
+        }
+    }
+
+    fn get(&self, parse: impl FnOnce(&Raw) -> Result<T, PluginError>) -> Result<&T, PluginError> {
+        self.parsed
+            .get_or_init(|| parse(&self.text))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
 }
 
 impl TraitInput {
-    /// Bundle the three arguments (useful in tests).
+    /// Bundle three already parsed arguments (useful in tests).
     pub fn new(trait_object: Value, workload: Value, children: Vec<Value>) -> Self {
         TraitInput {
             trait_object,
-            workload,
-            children,
+            workload: Lazy::parsed(workload),
+            children: Lazy::parsed(children),
         }
+    }
+
+    /// The arguments as the host passes them: the trait object is parsed
+    /// now, the workload and the children when first asked for. Errors when
+    /// the trait object is not a JSON object.
+    pub fn from_json(
+        trait_object: &str,
+        workload: String,
+        children: Vec<String>,
+    ) -> Result<Self, PluginError> {
+        Ok(TraitInput {
+            trait_object: parse_argument(trait_object, "trait object")?,
+            workload: Lazy::text(Raw::One(workload)),
+            children: Lazy::text(Raw::Many(children)),
+        })
+    }
+
+    /// The workload after parameters and earlier traits, parsed on first
+    /// use. Errors (naming the argument) when the host's text is not a JSON
+    /// object.
+    pub fn workload(&self) -> Result<&Value, PluginError> {
+        self.workload.get(|raw| match raw {
+            Raw::One(text) => parse_argument(text, "workload"),
+            Raw::None | Raw::Many(_) => Ok(Value::Object(Map::new())),
+        })
+    }
+
+    /// The objects the workload type rendered, parsed on first use; empty
+    /// for a workload that is applied as-is. Errors (naming the child, e.g.
+    /// `children[1]`) when one is not a JSON object.
+    pub fn children(&self) -> Result<&[Value], PluginError> {
+        self.children
+            .get(|raw| match raw {
+                Raw::Many(texts) => texts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| parse_argument(c, &format!("children[{i}]")))
+                    .collect(),
+                Raw::None | Raw::One(_) => Ok(Vec::new()),
+            })
+            .map(Vec::as_slice)
     }
 
     /// The trait's `spec` as `T`. A missing `spec` reads as `{}`; errors name
@@ -92,14 +176,16 @@ impl TraitInput {
         name_of(&self.trait_object)
     }
 
-    /// The workload's `metadata.name`, if it has one.
-    pub fn workload_name(&self) -> Option<&str> {
-        name_of(&self.workload)
+    /// The workload's `metadata.name`, if it has one (parses the workload;
+    /// see [`TraitInput::workload`]).
+    pub fn workload_name(&self) -> Result<Option<&str>, PluginError> {
+        Ok(name_of(self.workload()?))
     }
 
-    /// The workload as a reference (`apiVersion`, `kind`, `metadata.name`).
-    pub fn workload_ref(&self) -> Option<ObjectRef> {
-        ObjectRef::of(&self.workload)
+    /// The workload as a reference (`apiVersion`, `kind`, `metadata.name`),
+    /// if it has all three (parses the workload).
+    pub fn workload_ref(&self) -> Result<Option<ObjectRef>, PluginError> {
+        Ok(ObjectRef::of(self.workload()?))
     }
 }
 
@@ -127,15 +213,7 @@ pub fn trait_apply<P: TraitPlugin>(
     workload: String,
     children: Vec<String>,
 ) -> Result<Outcome, PluginError> {
-    let input = TraitInput {
-        trait_object: parse_argument(&trait_object, "trait object")?,
-        workload: parse_argument(&workload, "workload")?,
-        children: children
-            .iter()
-            .enumerate()
-            .map(|(i, c)| parse_argument(c, &format!("children[{i}]")))
-            .collect::<Result<_, _>>()?,
-    };
+    let input = TraitInput::from_json(&trait_object, workload, children)?;
     P::apply(&ctx, &input)
 }
 
@@ -178,14 +256,39 @@ mod tests {
             Info::new("echo", "0.1.0", "test")
         }
         fn apply(_ctx: &Context, input: &TraitInput) -> Result<Outcome, PluginError> {
+            let children = input.children()?.len();
             let n = input
                 .trait_field("spec.n")
                 .ok_or_else(|| error("n is required").at("spec.n"))?;
-            Ok(Outcome::new().patch(Patch::merge(PatchTarget::Workload, json!({"n": n}))))
+            Ok(Outcome::new().patch(Patch::merge(
+                PatchTarget::Workload,
+                json!({"n": n, "children": children}),
+            )))
         }
         fn health(_ctx: &Context, observed: &[Value]) -> HealthReport {
             HealthReport::healthy(format!("{} objects", observed.len()))
         }
+    }
+
+    #[test]
+    fn the_workload_and_children_parse_once_on_demand() {
+        let input = TraitInput::from_json(
+            r#"{"spec":{}}"#,
+            r#"{"metadata":{"name":"web"}}"#.into(),
+            vec!["{}".into(), "1".into()],
+        )
+        .unwrap();
+        assert_eq!(input.workload_name().unwrap(), Some("web"));
+        assert!(std::ptr::eq(
+            input.workload().unwrap(),
+            input.workload().unwrap()
+        ));
+        let err = input.children().unwrap_err();
+        assert_eq!(err.message, "children[1] must be a JSON object");
+        assert_eq!(input.children().unwrap_err(), err);
+        let built = TraitInput::new(json!({}), json!({"kind": "Job"}), vec![json!({})]);
+        assert_eq!(built.workload().unwrap()["kind"], "Job");
+        assert_eq!(built.children().unwrap().len(), 1);
     }
 
     #[test]
@@ -208,6 +311,19 @@ mod tests {
         assert_eq!(err.field, None);
         let err = trait_apply::<Echo>(ctx.clone(), "{}".into(), "{}".into(), vec![]).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("spec.n"));
+        // Echo never reads the workload, so a broken one is not its problem.
+        let out = trait_apply::<Echo>(
+            ctx.clone(),
+            r#"{"spec":{"n":1}}"#.into(),
+            "nope".into(),
+            vec!["{}".into()],
+        );
+        assert_eq!(
+            out.unwrap().patches[0].body,
+            crate::PatchBody::Merge(r#"{"children":1,"n":1}"#.into())
+        );
+        let err = trait_apply::<Echo>(ctx.clone(), "[]".into(), "{}".into(), vec![]).unwrap_err();
+        assert_eq!(err.message, "trait object must be a JSON object");
         let report = trait_health::<Echo>(ctx.clone(), vec!["{}".into(), "[]".into()]);
         assert_eq!(report.state, HealthState::Unknown);
         assert_eq!(

@@ -39,22 +39,23 @@ pub struct PodSpec<'a> {
 }
 
 /// The pod specs a trait should patch; empty when there is none (the
-/// caller says why, naming its own field).
+/// caller says why, naming its own field). Parses the children, and the
+/// workload when they do not settle it.
 pub fn pod_specs<'a>(
     ctx: &Context,
     input: &'a TraitInput,
 ) -> Result<Vec<PodSpec<'a>>, PluginError> {
-    if !ctx.pod_spec_path.is_empty() && input.children.is_empty() {
+    let children = input.children()?;
+    if !ctx.pod_spec_path.is_empty() && children.is_empty() {
         return Ok(vec![PodSpec {
-            object: &input.workload,
+            object: input.workload()?,
             pointer: to_pointer(&ctx.pod_spec_path)?,
             target: PatchTarget::Workload,
             described: format!("the workload's pod spec at {}", ctx.pod_spec_path),
         }]);
     }
-    if !input.children.is_empty() {
-        return input
-            .children
+    if !children.is_empty() {
+        return children
             .iter()
             .filter(|c| has_pod_template(c))
             .map(|child| {
@@ -71,9 +72,10 @@ pub fn pod_specs<'a>(
             })
             .collect();
     }
-    if has_pod_template(&input.workload) {
+    let workload = input.workload()?;
+    if has_pod_template(workload) {
         return Ok(vec![PodSpec {
-            object: &input.workload,
+            object: workload,
             pointer: "/spec/template/spec".to_string(),
             target: PatchTarget::Workload,
             described: "the workload".to_string(),

@@ -59,9 +59,9 @@ impl TraitPlugin for Labels {
 
         let mut outcome = Outcome::new().patch(Patch::merge(
             PatchTarget::Workload,
-            patch_body(&input.workload, &metadata),
+            patch_body(input.workload()?, &metadata),
         ));
-        for child in &input.children {
+        for child in input.children()? {
             outcome.push_patch(Patch::merge(
                 PatchTarget::child_of(child)?,
                 patch_body(child, &metadata),

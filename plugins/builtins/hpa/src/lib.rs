@@ -49,15 +49,15 @@ fn apply(ctx: &Context, input: &TraitInput) -> Result<Outcome, PluginError> {
         .at("spec.minReplicas"));
     }
 
-    let target = std::iter::once(&input.workload)
+    let target = std::iter::once(input.workload()?)
         .filter(|w| is_scale_target(w))
-        .chain(input.children.iter().filter(|c| is_scale_target(c)))
+        .chain(input.children()?.iter().filter(|c| is_scale_target(c)))
         .find_map(ObjectRef::of)
         .ok_or_else(|| error("nothing to autoscale: the workload is not, and did not render, a Deployment or StatefulSet"))?;
 
     let name = input
         .trait_name()
-        .or(input.workload_name())
+        .or(input.workload_name()?)
         .or((!ctx.component_name.is_empty()).then_some(ctx.component_name.as_str()))
         .ok_or_else(|| error("neither the trait nor the workload has a metadata.name to name the autoscaler after"))?;
 

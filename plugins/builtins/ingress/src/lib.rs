@@ -90,7 +90,7 @@ fn apply(ctx: &Context, input: &TraitInput) -> Result<Outcome, PluginError> {
     let spec: Spec = input.spec()?;
     let name = input
         .trait_name()
-        .or(input.workload_name())
+        .or(input.workload_name()?)
         .or((!ctx.component_name.is_empty()).then_some(ctx.component_name.as_str()))
         .ok_or_else(|| {
             error(
@@ -103,7 +103,7 @@ fn apply(ctx: &Context, input: &TraitInput) -> Result<Outcome, PluginError> {
         let mut paths = Vec::new();
         for (j, p) in rule.paths.iter().enumerate() {
             let service = backend(
-                &input.children,
+                input.children()?,
                 &p.backend,
                 &format!("spec.rules[{i}].paths[{j}]"),
             )?;

@@ -64,17 +64,18 @@ impl TraitPlugin for ManualScaler {
         }
         let body = json!({"spec": {"replicas": spec.replica_count}});
 
-        if input.children.is_empty() {
+        // The workload itself is never read: a scaler patches it blind.
+        let children = input.children()?;
+        if children.is_empty() {
             return Ok(Outcome::new().patch(Patch::merge(PatchTarget::Workload, body)));
         }
 
         let mut outcome = Outcome::new();
-        for child in input.children.iter().filter(|c| is_scalable(ctx, c)) {
+        for child in children.iter().filter(|c| is_scalable(ctx, c)) {
             outcome.push_patch(Patch::merge(PatchTarget::child_of(child)?, body.clone()));
         }
         if outcome.patches.is_empty() {
-            let kinds: Vec<String> = input
-                .children
+            let kinds: Vec<String> = children
                 .iter()
                 .map(|c| {
                     format!(

@@ -161,7 +161,7 @@ fn mount_patch(
 fn apply(ctx: &Context, input: &TraitInput) -> Result<Outcome, PluginError> {
     let spec: Spec = input.spec()?;
     let workload_name = input
-        .workload_name()
+        .workload_name()?
         .or((!ctx.component_name.is_empty()).then_some(ctx.component_name.as_str()))
         .ok_or_else(|| error("the workload has no metadata.name to name the claims after"))?;
     let (claims, pvcs) = claims(workload_name, &spec)?;
