@@ -84,7 +84,7 @@ impl Tracked {
 
     /// The object as compact JSON text.
     pub fn text(&self) -> &str {
-        self.text.get_or_init(|| self.value.to_string())
+        self.text.get_or_init(|| json_text(&self.value))
     }
 
     pub fn into_value(self) -> Value {
@@ -166,6 +166,13 @@ impl Tracked {
             .chain(children)
             .find(|(_, (other, _))| other != writer)
     }
+}
+
+/// `v` as compact JSON text, written straight into a byte buffer (`Display`
+/// goes through `fmt::Write`, which costs a call per token).
+pub fn json_text(v: &Value) -> String {
+    // Serializing a `Value` cannot fail: its keys are strings.
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 fn pointer_value<'a>(v: &'a Value, pointer: &str) -> Option<&'a Value> {

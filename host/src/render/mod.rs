@@ -436,7 +436,7 @@ impl Renderer<'_> {
             let who = format!("workload plugin {}", plugin.plugin().info().name);
             let objects = plugin
                 .plugin()
-                .render(&ctx, &workload.to_string())
+                .render(&ctx, &merge::json_text(&workload))
                 .map_err(|e| call_error(&comp_blame, "spec.workload", &who, e))?;
             for (n, text) in objects.iter().enumerate() {
                 let object = parse_output(text, &who, n, &comp_blame, "spec.workload")?;
@@ -626,7 +626,7 @@ impl Renderer<'_> {
                 .plugin()
                 .apply(
                     &ctx,
-                    &trait_object.to_string(),
+                    &merge::json_text(&trait_object),
                     workload.text(),
                     &children_json,
                 )
@@ -641,7 +641,7 @@ impl Renderer<'_> {
                     PatchTarget::Workload => &mut workload,
                     PatchTarget::Child(r) => children
                         .iter_mut()
-                        .find(|c| object_ref(c.value()).as_ref() == Some(r))
+                        .find(|c| names_object(c.value(), r))
                         .ok_or_else(|| {
                             blame.err(
                                 &tat,
@@ -931,9 +931,9 @@ fn check_output(
     if !object.is_object() {
         return Err("is not a JSON object".into());
     }
-    let api_version = str_at(object, "/apiVersion").ok_or("has no apiVersion")?;
-    let kind = str_at(object, "/kind").ok_or("has no kind")?;
-    let name = str_at(object, "/metadata/name")
+    let api_version = str_in(object, &["apiVersion"]).ok_or("has no apiVersion")?;
+    let kind = str_in(object, &["kind"]).ok_or("has no kind")?;
+    let name = str_in(object, &["metadata", "name"])
         .ok_or_else(|| format!("{api_version} {kind} has no metadata.name"))?;
     if name.len() > 253
         || !name
@@ -1092,8 +1092,19 @@ fn str_field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
-    v.pointer(pointer)
+/// Whether `v` is the object `r` names (as [`object_ref`] would say,
+/// without copying its identity).
+fn names_object(v: &Value, r: &ObjectRef) -> bool {
+    str_in(v, &["apiVersion"]) == Some(r.api_version.as_str())
+        && str_in(v, &["kind"]) == Some(r.kind.as_str())
+        && str_in(v, &["metadata", "name"]) == Some(r.name.as_str())
+}
+
+/// The non-empty string at `keys` (object keys, outermost first), found
+/// without a JSON pointer (`Value::pointer` allocates per segment).
+fn str_in<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
+    keys.iter()
+        .try_fold(v, |v, key| v.get(*key))
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
 }
@@ -1101,8 +1112,8 @@ fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
 /// The identity of a rendered object.
 pub fn object_ref(v: &Value) -> Option<ObjectRef> {
     Some(ObjectRef {
-        api_version: str_at(v, "/apiVersion")?.to_string(),
-        kind: str_at(v, "/kind")?.to_string(),
-        name: str_at(v, "/metadata/name")?.to_string(),
+        api_version: str_in(v, &["apiVersion"])?.to_string(),
+        kind: str_in(v, &["kind"])?.to_string(),
+        name: str_in(v, &["metadata", "name"])?.to_string(),
     })
 }
