@@ -26,29 +26,22 @@
     reason = "a benchmark harness: a failed setup should stop it loudly"
 )]
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::{HostProcess, env_usize};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
-use oam_apiserver_double::ApiServer;
 use serde_json::{Value, json};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Deployment name → (when it was last seen changed, its stamp annotation).
 type Seen = Arc<Mutex<HashMap<String, (Instant, Option<String>)>>>;
@@ -144,28 +137,10 @@ async fn main() {
     }
     let apps = env_usize("OAM_BENCH_APPS", 50);
     let swaps = env_usize("OAM_BENCH_SWAPS", 10);
-    let server = ApiServer::start();
+    let (server, client) = common::server_with_crds().await;
     let dir = std::env::temp_dir().join(format!("oam-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = server.write_kubeconfig(&dir);
-    let client = Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
-    for entry in std::fs::read_dir(crd_dir).unwrap() {
-        let crd: CustomResourceDefinition =
-            serde_yaml_ng::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap())
-                .unwrap();
-        crds.create(&PostParams::default(), &crd).await.unwrap();
-    }
-    let mut host = Command::new(env!("CARGO_BIN_EXE_oam-wasm"))
-        .args(["run", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("host.log")).unwrap())
-        .spawn()
-        .unwrap();
+    let host = HostProcess::start(&server, &dir, &[]);
 
     // Watch Deployments: when each appears or changes, and its stamp.
     let seen: Seen = Arc::default();
@@ -260,6 +235,6 @@ async fn main() {
     );
     percentiles(&format!("ConfigMap swap -> all {stampers} apps"), &mut last);
     println!("API requests served: {}", server.request_count());
-    let _ = host.kill();
-    let _ = host.wait();
+    drop(host);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -44,30 +44,21 @@
     reason = "a benchmark harness: a failed setup should stop it loudly"
 )]
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{HostProcess, cpu_seconds, env_usize, percentile, sum};
 use futures::StreamExt;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use oam_apiserver_double::ApiServer;
 use oam_wasm::render::LABEL_APP;
 use serde_json::{Value, json};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn component(i: usize) -> Value {
     json!({
@@ -177,157 +168,6 @@ fn watch_kind(client: &Client, api_version: &str, kind: &str, per_app: usize, se
     });
 }
 
-/// A GET on the host's health and metrics server, `Connection: close`.
-fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n")?.1.to_string();
-    Some((status, body))
-}
-
-/// The host's metrics: every sample line, `name{labels}` → value.
-fn metrics(addr: SocketAddr) -> BTreeMap<String, f64> {
-    let Some((200, text)) = http_get(addr, "/metrics") else {
-        return BTreeMap::new();
-    };
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (key, value) = l.rsplit_once(' ')?;
-            Some((key.to_string(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-/// Sum of the samples whose name (before `{`) is `name`, optionally only
-/// those whose labels contain `label`.
-fn sum(m: &BTreeMap<String, f64>, name: &str, label: &str) -> f64 {
-    m.iter()
-        .filter(|(k, _)| k.split('{').next() == Some(name) && k.contains(label))
-        .map(|(_, v)| v)
-        .sum()
-}
-
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let Some(close) = stat.rfind(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-    let ticks: u64 =
-        fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
-    ticks as f64 / clock_ticks()
-}
-
-fn clock_ticks() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(100.0)
-    })
-}
-
-/// A `kB` line of `/proc/<pid>/status`, in MiB.
-fn status_mib(pid: u32, field: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|rest| rest.trim_start_matches(':').split_whitespace().next())
-        .and_then(|kib| kib.parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
-fn percentile(samples: &mut [Duration], q: f64) -> Duration {
-    samples.sort_unstable();
-    samples[((samples.len() as f64 - 1.0) * q).round() as usize]
-}
-
-struct HostProcess {
-    child: Child,
-    metrics: SocketAddr,
-    log: PathBuf,
-}
-
-impl HostProcess {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn cpu(&self) -> f64 {
-        cpu_seconds(&self.pid().to_string())
-    }
-
-    fn metrics(&self) -> BTreeMap<String, f64> {
-        metrics(self.metrics)
-    }
-}
-
-impl Drop for HostProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
-fn start_host(server: &ApiServer, dir: &Path) -> HostProcess {
-    let kubeconfig = server.write_kubeconfig(dir);
-    let metrics = free_port();
-    let log = dir.join("host.log");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_oam-wasm"));
-    command
-        .args(["run", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .arg("--metrics-addr")
-        .arg(metrics.to_string());
-    if let Ok(concurrency) = std::env::var("OAM_BENCH_CONCURRENCY") {
-        command.args(["--concurrency", &concurrency]);
-    }
-    let child = command
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let host = HostProcess {
-        child,
-        metrics,
-        log,
-    };
-    let start = Instant::now();
-    while http_get(metrics, "/readyz").map(|(s, _)| s) != Some(200) {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "the host did not get ready; see {}",
-            host.log.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    host
-}
-
 /// Wait until the host's queue is empty and the API server's store has not
 /// changed for `calm`; returns when it was first calm.
 async fn quiet(server: &ApiServer, host: &HostProcess, calm: Duration, limit: Duration) -> Instant {
@@ -387,19 +227,14 @@ async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 }
 
 async fn run(apps: usize, kinds: &[(String, String)], samples: usize, limit: Duration) -> Report {
-    let server = ApiServer::start();
+    let (server, client) = common::server_with_crds().await;
     let dir = std::env::temp_dir().join(format!("oam-bench-scale-{}-{apps}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let client = Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
-    for entry in std::fs::read_dir(crd_dir).unwrap() {
-        let crd: CustomResourceDefinition =
-            serde_yaml_ng::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap())
-                .unwrap();
-        crds.create(&PostParams::default(), &crd).await.unwrap();
-    }
-    let host = start_host(&server, &dir);
+    let host_args: Vec<String> = match std::env::var("OAM_BENCH_CONCURRENCY") {
+        Ok(concurrency) => vec!["--concurrency".into(), concurrency],
+        Err(_) => Vec::new(),
+    };
+    let host = HostProcess::start(&server, &dir, &host_args);
     let per_app = kinds.len();
     let seen: Shared = Arc::default();
     let distinct: HashSet<&(String, String)> = kinds.iter().collect();
@@ -443,7 +278,7 @@ async fn run(apps: usize, kinds: &[(String, String)], samples: usize, limit: Dur
                 "  {:>6.1} s: {n}/{expected} objects, host CPU {:.1} s, RSS {:.0} MiB",
                 started.elapsed().as_secs_f64(),
                 host.cpu() - cpu0,
-                status_mib(host.pid(), "VmRSS")
+                host.status_mib("VmRSS")
             );
         }
         n >= expected
@@ -531,7 +366,7 @@ async fn run(apps: usize, kinds: &[(String, String)], samples: usize, limit: Dur
     let steady_reconciles_per_sec = (sum(&steady_m1, "oam_wasm_reconciles_total", "")
         - sum(&steady_m0, "oam_wasm_reconciles_total", ""))
         / steady_start.elapsed().as_secs_f64();
-    let peak_rss = status_mib(host.pid(), "VmHWM");
+    let peak_rss = host.status_mib("VmHWM");
     drop(host);
     let _ = std::fs::remove_dir_all(&dir);
     Report {

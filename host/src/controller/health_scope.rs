@@ -184,6 +184,7 @@ async fn reconcile(
     let timeout = seconds(scope.spec.probe_timeout, DEFAULT_PROBE_TIMEOUT);
     let mut renders: Vec<(Arc<ApplicationConfiguration>, Result<Rendered, String>)> = Vec::new();
     for app in candidates(&ctx.apps.state(), &scope, &namespace) {
+        let app = Arc::new(crate::controller::cache::unpack_app(&app));
         let rendered = match crate::controller::reconcile::render(&app, &namespace, &ctx.app).await
         {
             Ok(Ok(rendered)) => Ok(rendered),

@@ -14,6 +14,7 @@
 //! Reconcile itself lives in [`reconcile`]; plugin serving and Definition
 //! status in [`plugins`].
 
+pub mod cache;
 pub mod dependency;
 pub mod events;
 pub mod health;
@@ -148,6 +149,8 @@ struct Inputs {
     traits: Store<TraitDefinition>,
     scopes: Store<ScopeDefinition>,
     crds: Store<CustomResourceDefinition>,
+    /// The apps by the Components they render (see [`AppsByComponent`]).
+    by_component: AppsByComponent,
     trigger: UnboundedSender<ObjectRef<ApplicationConfiguration>>,
     telemetry: Arc<Telemetry>,
 }
@@ -206,7 +209,9 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
     };
 
     let (apps, apps_writer) = reflector::store::<ApplicationConfiguration>();
-    let (components, components_writer) = reflector::store::<Component>();
+    // Shared with the revision controller, so Components are cached once.
+    let (components, components_writer) = reflector::store_shared::<Component>(SHARED_BUFFER);
+    let component_subscription = components_writer.subscribe();
     let (workloads, workloads_writer) = reflector::store::<WorkloadDefinition>();
     let (traits, traits_writer) = reflector::store::<TraitDefinition>();
     let (scopes, scopes_writer) = reflector::store::<ScopeDefinition>();
@@ -222,6 +227,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         traits: traits.clone(),
         scopes: scopes.clone(),
         crds: crds.clone(),
+        by_component: AppsByComponent::default(),
         trigger,
         telemetry: telemetry.clone(),
     };
@@ -280,12 +286,14 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         scopes_writer,
         |inputs, _| inputs.rebuild_definitions(),
     );
-    spawn_input(
-        &inputs,
+    let component_events = watcher::watcher(
         scoped::<Component>(&client, &config.namespace),
-        components_writer,
-        |inputs, component: &Component| inputs.component_changed(component),
-    );
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(cache::pack_component)
+    .reflect_shared(components_writer);
+    tokio::spawn(inputs.clone().component_events(component_events));
     let events = Arc::new(events::Events::new(
         client.clone(),
         Reporter {
@@ -296,6 +304,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
     let component_revisions = revisions::spawn(
         &client,
         &config.namespace,
+        component_subscription.map(|subscription| (subscription, components.clone())),
         apps.clone(),
         events.clone(),
         config.revision_limit,
@@ -334,6 +343,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         reconcile_timeout: config.reconcile_timeout,
         apply_once: config.apply_once,
         health_scopes,
+        echoes: Echoes::default(),
     });
     tokio::spawn(health_scope::run(
         client.clone(),
@@ -349,7 +359,17 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
         watcher::Config::default(),
     )
     .default_backoff()
+    .modify(cache::pack_app)
     .reflect(apps_writer)
+    .inspect({
+        let (index, apps) = (inputs.by_component.clone(), apps.clone());
+        move |event| match event {
+            Ok(Event::Apply(app) | Event::InitApply(app)) => index.seen(app),
+            Ok(Event::Delete(app)) => index.gone(app),
+            Ok(Event::InitDone) => index.keep_only(&apps),
+            Ok(Event::Init) | Err(_) => {}
+        }
+    })
     .applied_objects()
     .predicate_filter(spec_or_meta, PredicateConfig::default())
     .inspect({
@@ -382,10 +402,10 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
             Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource),
             None => Api::<DynamicObject>::all_with(client.clone(), &resource),
         };
+        let echoes = ctx.echoes.clone();
         let stream = watcher::watcher(api, watcher::Config::default().labels(LABEL_APP))
             .default_backoff()
-            .touched_objects()
-            .predicate_filter(content, PredicateConfig::default())
+            .filter_map(move |event| std::future::ready(echoes.wakes(kind, event)))
             .inspect({
                 let telemetry = telemetry.clone();
                 move |object| {
@@ -473,6 +493,7 @@ fn spawn_input<K>(
     let inputs = inputs.clone();
     let events = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
+        .modify(cache::slim)
         .reflect(writer)
         .touched_objects();
     tokio::spawn(async move {
@@ -520,12 +541,50 @@ impl Inputs {
         }
     }
 
-    fn component_changed(&self, component: &Component) {
-        let namespace = component.namespace();
-        let name = component.name_any();
-        self.trigger_apps(|app| {
-            app.namespace() == namespace && revisions::components_of(app).contains(&name)
-        });
+    /// Wake the apps of `namespace` that render the Component `component`:
+    /// from the index, not a scan of every app (which made each Component
+    /// event cost grow with the number of apps).
+    fn trigger_component_apps(&self, namespace: &str, component: &str) {
+        for app in self.by_component.apps(namespace, component) {
+            let _ = self
+                .trigger
+                .unbounded_send(ObjectRef::new(&app).within(namespace));
+        }
+    }
+
+    /// Feed Component events to the apps that render them. A Component
+    /// whose content did not change (a re-list brings every one again, our
+    /// own status write brings it back) wakes nobody.
+    async fn component_events(
+        self,
+        events: impl Stream<Item = Result<Event<Component>, watcher::Error>>,
+    ) {
+        let mut events = std::pin::pin!(events);
+        let mut seen: HashMap<ObjectRef<Component>, u64> = HashMap::new();
+        while let Some(event) = events.next().await {
+            let component = match event {
+                Ok(Event::Apply(c) | Event::InitApply(c)) => {
+                    let content = component_content(&c);
+                    if seen.insert(ObjectRef::from_obj(&c), content) == Some(content) {
+                        continue;
+                    }
+                    c
+                }
+                Ok(Event::Delete(c)) => {
+                    seen.remove(&ObjectRef::from_obj(&c));
+                    c
+                }
+                Ok(Event::Init | Event::InitDone) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "Component watch error");
+                    continue;
+                }
+            };
+            self.trigger_component_apps(
+                &component.namespace().unwrap_or_default(),
+                &component.name_any(),
+            );
+        }
     }
 
     /// A revision of a Component was recorded or removed: re-render the
@@ -539,9 +598,7 @@ impl Inputs {
         else {
             return;
         };
-        self.trigger_apps(|app| {
-            app.namespace() == namespace && revisions::components_of(app).contains(&component)
-        });
+        self.trigger_component_apps(&namespace.unwrap_or_default(), &component);
     }
 
     /// A Definition changed: reload its plugin (off the reconcile path),
@@ -707,6 +764,7 @@ fn uses(
             None => ObjectRef::new(&name),
         };
         if let Some(component) = components.get(&key) {
+            let component = cache::unpack_component(&component);
             let workload = &component.spec.workload;
             let field = |f: &str| workload.get(f).and_then(|v| v.as_str());
             if let Some(type_name) = field("type") {
@@ -720,6 +778,7 @@ fn uses(
             }
         }
     }
+    let app = cache::unpack_app(app);
     for entry in &app.spec.components {
         for t in entry.traits.iter().flatten() {
             let field = |f: &str| t.trait_.get(f).and_then(|v| v.as_str());
@@ -746,18 +805,194 @@ fn spec_or_meta(app: &ApplicationConfiguration) -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// Predicate of owned objects: anything but resourceVersion and managed
-/// fields, so an apply that changes nothing wakes nobody.
-fn content(object: &DynamicObject) -> Option<u64> {
+/// How many events a shared watch stream buffers for its slowest subscriber.
+const SHARED_BUFFER: usize = 1024;
+
+/// What a render reads of a Component, hashed: a change of anything else
+/// (resourceVersion, managedFields) needs no re-render.
+fn component_content(component: &Component) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    component.meta().uid.hash(&mut hasher);
+    component.meta().labels.hash(&mut hasher);
+    component.meta().annotations.hash(&mut hasher);
+    component
+        .meta()
+        .deletion_timestamp
+        .is_some()
+        .hash(&mut hasher);
+    serde_json::to_string(&component.spec)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    serde_json::to_string(&component.status)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The content of an owned object: anything but resourceVersion and
+/// managed fields, so an apply that changes nothing wakes nobody.
+fn content(object: &DynamicObject) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    object.meta().uid.hash(&mut hasher);
     object.meta().generation.hash(&mut hasher);
     object.meta().labels.hash(&mut hasher);
     object.meta().annotations.hash(&mut hasher);
+    object.meta().deletion_timestamp.is_some().hash(&mut hasher);
     let data: BTreeMap<String, String> = object
         .data
         .as_object()
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
         .unwrap_or_default();
     data.hash(&mut hasher);
-    Some(hasher.finish())
+    hasher.finish()
+}
+
+/// Where an owned object is: a hash of its kind, namespace and name.
+fn place(kind: &str, namespace: Option<&str>, name: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (kind, namespace.unwrap_or_default(), name).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The last known content of every owned object, from two sides: what our
+/// own applies returned, and what the watches of owned kinds delivered.
+/// An owned object's watch event wakes its app only when its content
+/// differs from both, so the echo of the reconcile's own apply (and a
+/// re-list that brings every object again) wakes nobody, while a status
+/// change by another controller, a hand edit or a deletion does.
+///
+/// Keyed by a hash of the object's place, valued by a hash of its content:
+/// 16 bytes per object instead of a copy of its name.
+#[derive(Clone, Default)]
+pub struct Echoes(Arc<Mutex<HashMap<u64, u64>>>);
+
+impl std::fmt::Debug for Echoes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Echoes").finish_non_exhaustive()
+    }
+}
+
+impl Echoes {
+    /// Record what an apply of ours returned (the API server's object).
+    pub fn applied(&self, namespace: &str, applied: &crate::apply::Applied) {
+        let Ok(object) = serde_json::from_value::<DynamicObject>(applied.object.clone()) else {
+            return;
+        };
+        let key = place(
+            &applied.reference.kind,
+            Some(namespace),
+            &applied.reference.name,
+        );
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, content(&object));
+    }
+
+    /// The object of a watch event of an owned kind, when it should wake its
+    /// app.
+    fn wakes(
+        &self,
+        kind: &str,
+        event: Result<Event<DynamicObject>, watcher::Error>,
+    ) -> Option<Result<DynamicObject, watcher::Error>> {
+        let (object, deleted) = match event {
+            Ok(Event::Apply(o) | Event::InitApply(o)) => (o, false),
+            Ok(Event::Delete(o)) => (o, true),
+            Ok(Event::Init | Event::InitDone) => return None,
+            Err(error) => return Some(Err(error)),
+        };
+        let key = place(kind, object.meta().namespace.as_deref(), &object.name_any());
+        let mut known = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if deleted {
+            known.remove(&key);
+            return Some(Ok(object));
+        }
+        let now = content(&object);
+        (known.insert(key, now) != Some(now)).then_some(Ok(object))
+    }
+}
+
+/// The AppConfigs of each (namespace, Component): which apps a Component
+/// or revision event concerns, without a scan of every app. Kept from the
+/// AppConfig watch; an app that went away unseen (during a re-list) is
+/// dropped when the re-list ends, and until then a trigger for it finds no
+/// app and does nothing.
+#[derive(Clone, Default)]
+struct AppsByComponent(Arc<RwLock<AppIndex>>);
+
+#[derive(Default)]
+struct AppIndex {
+    /// (namespace, component) → app names.
+    apps: HashMap<(String, String), BTreeSet<String>>,
+    /// (namespace, app) → the components it renders.
+    components: HashMap<(String, String), BTreeSet<String>>,
+}
+
+impl AppIndex {
+    fn forget(&mut self, namespace: &str, app: &str) {
+        let key = (namespace.to_string(), app.to_string());
+        for component in self.components.remove(&key).unwrap_or_default() {
+            let at = (namespace.to_string(), component);
+            if let Some(apps) = self.apps.get_mut(&at) {
+                apps.remove(app);
+                if apps.is_empty() {
+                    self.apps.remove(&at);
+                }
+            }
+        }
+    }
+}
+
+impl AppsByComponent {
+    fn seen(&self, app: &ApplicationConfiguration) {
+        let namespace = app.namespace().unwrap_or_default();
+        let name = app.name_any();
+        let components = revisions::components_of(app);
+        let mut index = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let key = (namespace.clone(), name.clone());
+        if index.components.get(&key) == Some(&components) {
+            return;
+        }
+        index.forget(&namespace, &name);
+        for component in &components {
+            index
+                .apps
+                .entry((namespace.clone(), component.clone()))
+                .or_default()
+                .insert(name.clone());
+        }
+        index.components.insert(key, components);
+    }
+
+    fn gone(&self, app: &ApplicationConfiguration) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .forget(&app.namespace().unwrap_or_default(), &app.name_any());
+    }
+
+    /// Forget the apps `store` no longer holds (after a re-list).
+    fn keep_only(&self, store: &Store<ApplicationConfiguration>) {
+        let mut index = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let gone: Vec<(String, String)> = index
+            .components
+            .keys()
+            .filter(|(ns, name)| store.get(&ObjectRef::new(name).within(ns)).is_none())
+            .cloned()
+            .collect();
+        for (namespace, name) in gone {
+            index.forget(&namespace, &name);
+        }
+    }
+
+    fn apps(&self, namespace: &str, component: &str) -> Vec<String> {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .apps
+            .get(&(namespace.to_string(), component.to_string()))
+            .map(|apps| apps.iter().cloned().collect())
+            .unwrap_or_default()
+    }
 }

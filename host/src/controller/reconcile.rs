@@ -71,6 +71,8 @@ pub struct Ctx {
     pub apply_once: crate::apply_once::ApplyOnce,
     /// Wakes the HealthScopes of an app's workloads after a reconcile.
     pub health_scopes: crate::controller::health_scope::Trigger,
+    /// What our applies returned, so that their watch echo wakes nobody.
+    pub echoes: crate::controller::Echoes,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -114,6 +116,7 @@ pub async fn reconcile(
     let started = std::time::Instant::now();
     ctx.telemetry
         .dequeued(&app.namespace().unwrap_or_default(), &app.name_any());
+    let app = Arc::new(crate::controller::cache::unpack_app(&app));
     // kube's client sets no response timeout: a request the API server
     // never answers would hold this app's reconcile (and its queue slot)
     // forever. Reconcile is idempotent, so dropping it midway is safe.
@@ -178,6 +181,7 @@ async fn reconcile_app(
                 {
                     Ok(done) => {
                         ctx.telemetry.wrote("apply");
+                        ctx.echoes.applied(&namespace, &done);
                         applied.push(done);
                     }
                     Err(error) => {
@@ -395,7 +399,10 @@ pub(crate) async fn render(
             let found = ctx
                 .components
                 .get(&ObjectRef::new(name).within(namespace))?;
-            Some((name.clone(), (*found).clone()))
+            Some((
+                name.clone(),
+                crate::controller::cache::unpack_component(&found),
+            ))
         })
         .collect();
     let definitions = ctx

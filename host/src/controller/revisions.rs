@@ -15,8 +15,9 @@
 //! `status.workloads[].componentRevisionName` or
 //! `status.historyWorkloads[].revision`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
@@ -85,9 +86,15 @@ pub enum RevisionError {
 /// Start the watch of Component revisions and the controller that records
 /// them. `changed` is called on every ControllerRevision event. Returns the
 /// store of revisions the watch fills.
+///
+/// `components` are the Components the caller watches (their store and a
+/// subscription to its watch), so that they are cached once; `None`: this
+/// controller watches them itself.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn(
     client: &Client,
     namespace: &Option<String>,
+    components: Option<(ReflectHandle<Component>, Store<Component>)>,
     apps: Store<ApplicationConfiguration>,
     events: Arc<Events>,
     limit: usize,
@@ -113,11 +120,15 @@ pub fn spawn(
         watcher::Config::default().labels(LABEL_CONTROLLER_COMPONENT),
     )
     .default_backoff()
+    .modify(crate::controller::cache::pack_revision)
     .reflect(writer)
     .touched_objects()
     .inspect(move |r| {
-        if let Ok(r) = r {
-            index.touched(r);
+        // A re-list brings every revision again: only a new, changed or
+        // removed one wakes its apps.
+        if let Ok(r) = r
+            && index.touched(r)
+        {
             changed(r);
         }
     });
@@ -128,7 +139,11 @@ pub fn spawn(
         events,
         limit,
     });
-    let controller = Controller::new(components_api, watcher::Config::default())
+    let controller = match components {
+        Some((subscription, store)) => Controller::for_shared_stream(subscription, store),
+        None => Controller::new(components_api, watcher::Config::default()),
+    };
+    let controller = controller
         .owns_stream(stream)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -141,8 +156,9 @@ pub fn spawn(
     revisions
 }
 
-/// Revision names by (namespace, component).
-type ByComponent = HashMap<(String, String), BTreeSet<String>>;
+/// Revision names, each with a hash of what render reads of it, by
+/// (namespace, component).
+type ByComponent = HashMap<(String, String), BTreeMap<String, u64>>;
 
 /// The Component revisions the watch holds, indexed by Component, so that a
 /// reconcile reads its own app's revisions instead of scanning all of them
@@ -168,35 +184,52 @@ impl Revisions {
         self.store.wait_until_ready().await.is_ok()
     }
 
-    fn touched(&self, revision: &ControllerRevision) {
+    /// Index a revision the watch saw; whether it is new, changed or gone.
+    fn touched(&self, revision: &ControllerRevision) -> bool {
         let Some(component) = revision.labels().get(LABEL_CONTROLLER_COMPONENT) else {
-            return;
+            return false;
         };
         let key = (revision.namespace().unwrap_or_default(), component.clone());
         let present = self.store.get(&ObjectRef::from_obj(revision)).is_some();
         let mut index = self.by_component.write().unwrap_or_else(|p| p.into_inner());
         if present {
-            index.entry(key).or_default().insert(revision.name_any());
+            let content = {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                revision.uid().hash(&mut hasher);
+                revision.revision.hash(&mut hasher);
+                revision.data.0.to_string().hash(&mut hasher);
+                hasher.finish()
+            };
+            index
+                .entry(key)
+                .or_default()
+                .insert(revision.name_any(), content)
+                != Some(content)
         } else if let Some(names) = index.get_mut(&key) {
-            names.remove(&revision.name_any());
+            let removed = names.remove(&revision.name_any()).is_some();
             if names.is_empty() {
                 index.remove(&key);
             }
+            removed
+        } else {
+            false
         }
     }
 
-    /// The revisions of the Component `component` in `namespace` (by label).
+    /// The revisions of the Component `component` in `namespace` (by
+    /// label), with their `data` as the API server holds it.
     pub fn of_component(&self, namespace: &str, component: &str) -> Vec<Arc<ControllerRevision>> {
         let names: Vec<String> = self
             .by_component
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(&(namespace.to_string(), component.to_string()))
-            .map(|names| names.iter().cloned().collect())
+            .map(|names| names.keys().cloned().collect())
             .unwrap_or_default();
         names
             .iter()
             .filter_map(|name| self.store.get(&ObjectRef::new(name).within(namespace)))
+            .map(|revision| Arc::new(crate::controller::cache::unpack_revision(&revision)))
             .collect()
     }
 }
@@ -210,6 +243,8 @@ async fn reconcile(
     component: Arc<Component>,
     ctx: Arc<RevisionsCtx>,
 ) -> Result<Action, RevisionError> {
+    // From the shared cache: its workload is packed.
+    let component = Arc::new(crate::controller::cache::unpack_component(&component));
     let result = record_latest(&component, &ctx).await;
     if let Err(error) = &result {
         // Said on the Component, where its author looks (the error policy

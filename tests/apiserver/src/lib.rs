@@ -19,8 +19,10 @@
 //!   optimistic concurrency, `Status` errors; no-op writes change nothing (no new
 //!   resourceVersion, no event);
 //! - list with label/field selectors and `limit`/`continue`; watch with history
-//!   resumption, 410 Expired, bookmarks, `sendInitialEvents`, `timeoutSeconds`,
-//!   selector transitions;
+//!   resumption (a per-resource history bounded like the real watch cache), 410
+//!   Expired, bookmarks, `sendInitialEvents`, `timeoutSeconds`, selector transitions;
+//!   a watch that falls far behind is closed, as the real server closes an
+//!   unresponsive watcher, and resumes from the history;
 //! - merge, JSON, strategic-merge (approximated, see `patch`) patches and server-side
 //!   apply with `managedFields` (approximated, see `ssa`);
 //! - the status subresource split, finalizers and `deletionTimestamp`, namespace
@@ -135,7 +137,7 @@ impl ApiServer {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?.to_string();
-        let (events, _) = tokio::sync::broadcast::channel(store::HISTORY);
+        let (events, _) = tokio::sync::broadcast::channel(store::WATCH_LAG);
         let (drops, _) = tokio::sync::watch::channel(0u64);
         let shared = Arc::new(Shared {
             state: Mutex::new(store::State::new(events)),

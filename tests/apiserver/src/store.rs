@@ -1,6 +1,12 @@
 //! Object storage: the single source of truth for objects, resourceVersions and the
 //! bounded event history that watches resume from.
 //!
+//! The history is kept per resource, like the real server's watch cache: every event of
+//! the last [`EVENT_FRESH`], at least [`HISTORY_MIN`] and at most [`HISTORY_MAX`]
+//! events per resource (the real cache's bounds), so that a burst on one kind does not
+//! push another kind's events out, and a watch that was closed for falling behind
+//! resumes from where it was instead of re-listing.
+//!
 //! Owns every write rule the real API server enforces on a stored object: server-set
 //! metadata (uid, resourceVersion from one global counter, creationTimestamp,
 //! generation, managedFields via [`crate::ssa`]), optimistic concurrency, the status
@@ -17,8 +23,25 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
-/// How many events the history keeps for watch resumption.
-pub(crate) const HISTORY: usize = 4096;
+/// How many events one resource's history keeps at least...
+pub(crate) const HISTORY_MIN: usize = 100;
+/// ... and at most (kube-apiserver's watch cache: 100 to 100 × 1024 per resource).
+pub(crate) const HISTORY_MAX: usize = 100 * 1024;
+/// Events younger than this stay in the history (up to [`HISTORY_MAX`]), as the real
+/// watch cache's `eventFreshDuration`.
+pub(crate) const EVENT_FRESH: std::time::Duration = std::time::Duration::from_secs(75);
+/// How far one open watch may fall behind the live events before it is closed (the
+/// client resumes from its last resourceVersion, out of the history), like the real
+/// server closes a watcher whose buffer stays full.
+pub(crate) const WATCH_LAG: usize = 4096;
+
+/// One resource's events, oldest first, and the resourceVersion below which a watch of
+/// it can no longer resume.
+#[derive(Debug, Default)]
+struct History {
+    events: VecDeque<(std::time::Instant, Arc<Event>)>,
+    floor: u64,
+}
 
 /// An error returned to the client as a `Status` object.
 #[derive(Debug, Clone)]
@@ -182,8 +205,9 @@ pub(crate) struct State {
     /// The uids of every stored object, for ownerReference checks.
     uids: HashSet<String>,
     objects: HashMap<(String, String), Objects>,
-    history: VecDeque<Arc<Event>>,
-    /// Watches from a resourceVersion below this get 410 Gone.
+    /// Per storage key.
+    history: HashMap<(String, String), History>,
+    /// Watches from a resourceVersion below this get 410 Gone (whatever the resource).
     floor: u64,
     events: broadcast::Sender<Arc<Event>>,
     pub registry: Registry,
@@ -308,7 +332,7 @@ impl State {
             uid_seq: 0,
             uids: HashSet::new(),
             objects: HashMap::new(),
-            history: VecDeque::new(),
+            history: HashMap::new(),
             floor: 0,
             events,
             registry: Registry::with_builtins(),
@@ -340,7 +364,7 @@ impl State {
             uid_seq: self.uid_seq,
             uids: self.uids.clone(),
             objects: self.objects.clone(),
-            history: VecDeque::new(),
+            history: HashMap::new(),
             floor: self.floor,
             events,
             registry: self.registry.clone(),
@@ -361,16 +385,22 @@ impl State {
     fn emit(&mut self, key: (String, String), etype: &'static str, old: Option<Value>, obj: Value) {
         let ev = Arc::new(Event {
             rv: self.rv,
-            key,
+            key: key.clone(),
             etype,
             old,
             obj,
         });
-        self.history.push_back(ev.clone());
-        while self.history.len() > HISTORY {
-            if let Some(dropped) = self.history.pop_front() {
-                self.floor = dropped.rv;
+        let history = self.history.entry(key).or_default();
+        let now = std::time::Instant::now();
+        history.events.push_back((now, ev.clone()));
+        while let Some((at, oldest)) = history.events.front() {
+            let len = history.events.len();
+            let stale = now.duration_since(*at) > EVENT_FRESH;
+            if len <= HISTORY_MIN || (len <= HISTORY_MAX && !stale) {
+                break;
             }
+            history.floor = oldest.rv;
+            history.events.pop_front();
         }
         // No receivers is fine: nobody is watching.
         let _ = self.events.send(ev);
@@ -1165,16 +1195,23 @@ impl State {
             let n: u64 = r
                 .parse()
                 .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {r:?}")))?;
-            if n < self.floor {
+            let history = self.history.get(&def.storage_key());
+            let floor = self.floor.max(history.map_or(0, |h| h.floor));
+            if n < floor {
                 let mut e = ApiError::new(
                     410,
                     "Expired",
-                    format!("too old resource version: {n} ({})", self.floor + 1),
+                    format!("too old resource version: {n} ({})", floor + 1),
                 );
                 e.details = None;
                 return Err(e);
             }
-            replay = self.history.iter().filter(|e| e.rv > n).cloned().collect();
+            replay = history
+                .into_iter()
+                .flat_map(|h| h.events.iter())
+                .filter(|(_, e)| e.rv > n)
+                .map(|(_, e)| e.clone())
+                .collect();
         }
         Ok(WatchStart {
             initial,

@@ -5,7 +5,9 @@
 //! selectors (an object that stops matching is sent as DELETED, one that starts matching
 //! as ADDED), periodic BOOKMARKs, the initial-events-end bookmark of a streaming list,
 //! 410 Expired as an ERROR event, and the end of the stream on timeout, on
-//! `Faults::drop_watches` or when the client goes away. Reads events; never writes the
+//! `Faults::drop_watches`, when the client goes away, or when it reads so slowly that
+//! more than [`crate::store::WATCH_LAG`] live events queued up behind it (the real
+//! server closes such a watcher too; the client resumes from its last resourceVersion). Reads events; never writes the
 //! store.
 
 use crate::resources::ResourceDef;
@@ -113,11 +115,9 @@ pub(crate) fn stream(
                             return;
                         }
                     }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let err = ApiError::new(410, "Expired", "watch fell behind the event history");
-                        let _ = tx.send(line("ERROR", &err.status())).await;
-                        return;
-                    }
+                    // Not a 410: what it missed is still in the history, unless the
+                    // history moved on too, which the resumed watch is told.
+                    Err(broadcast::error::RecvError::Lagged(_)) => return,
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 _ = tick.tick(), if req.bookmarks => {
