@@ -50,6 +50,7 @@ pub enum ScaffoldError {
 /// The SDK's sources, as compiled into this binary.
 const SDK_SOURCES: &[(&str, &str)] = &[
     ("lib.rs", include_str!("../../plugins/sdk/src/lib.rs")),
+    ("arena.rs", include_str!("../../plugins/sdk/src/arena.rs")),
     ("error.rs", include_str!("../../plugins/sdk/src/error.rs")),
     ("json.rs", include_str!("../../plugins/sdk/src/json.rs")),
     ("log.rs", include_str!("../../plugins/sdk/src/log.rs")),

@@ -20,7 +20,9 @@
 //!   `spec.template.spec.containers[0]` ([`get_path`], [`to_pointer`]),
 //!   object and condition look-ups ([`is_kind`], [`condition`]), DNS-safe names
 //!   ([`dns_label`]);
-//! - [`log`] helpers that write to the host's log.
+//! - [`log`] helpers that write to the host's log;
+//! - [`CallArena`], an opt-in bump allocator for plugins (which live for one
+//!   call).
 //!
 //! # A trait in ten lines
 //!
@@ -59,6 +61,7 @@
 // macros work from plugin crates; make that name resolve here too.
 extern crate self as oam_plugin_sdk;
 
+mod arena;
 mod error;
 mod json;
 pub mod log;
@@ -120,6 +123,7 @@ pub use crate::trait_plugin::oam::plugin::types::{
     Context, HealthReport, HealthState, Info, Level, ObjectRef, Outcome, Patch, PatchBody,
     PatchTarget, PluginError, ResourceKind,
 };
+pub use arena::CallArena;
 pub use error::error;
 pub use json::{
     from_value, get_path, get_path_mut, parse_json, parse_object, set_path, to_pointer,

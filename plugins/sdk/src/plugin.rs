@@ -214,7 +214,11 @@ pub fn trait_apply<P: TraitPlugin>(
     children: Vec<String>,
 ) -> Result<Outcome, PluginError> {
     let input = TraitInput::from_json(&trait_object, workload, children)?;
-    P::apply(&ctx, &input)
+    let outcome = P::apply(&ctx, &input);
+    // The instance is thrown away after this call: walking the parsed
+    // objects only to free them is wasted work.
+    std::mem::forget(input);
+    outcome
 }
 
 #[doc(hidden)]
@@ -232,7 +236,10 @@ pub fn workload_render<P: WorkloadPlugin>(
 ) -> Result<Vec<String>, PluginError> {
     let workload = parse_argument(&workload, "workload")?;
     let objects = P::render(&ctx, &workload)?;
-    Ok(objects.iter().map(Value::to_string).collect())
+    let rendered = objects.iter().map(Value::to_string).collect();
+    // As in `trait_apply`: the instance goes, so do not free piece by piece.
+    std::mem::forget((workload, objects));
+    Ok(rendered)
 }
 
 #[doc(hidden)]

@@ -497,6 +497,11 @@ impl WorkloadPlugin for Containerized {
     }
 }
 
+// Each call gets a fresh instance: allocate by bumping, never free.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOC: oam_plugin_sdk::CallArena = oam_plugin_sdk::CallArena::new();
+
 export_workload!(Containerized);
 
 #[cfg(test)]

@@ -134,6 +134,11 @@ impl TraitPlugin for Hpa {
     }
 }
 
+// Each call gets a fresh instance: allocate by bumping, never free.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOC: oam_plugin_sdk::CallArena = oam_plugin_sdk::CallArena::new();
+
 export_trait!(Hpa);
 
 #[cfg(test)]

@@ -175,6 +175,11 @@ impl TraitPlugin for Ingress {
     }
 }
 
+// Each call gets a fresh instance: allocate by bumping, never free.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOC: oam_plugin_sdk::CallArena = oam_plugin_sdk::CallArena::new();
+
 export_trait!(Ingress);
 
 #[cfg(test)]

@@ -99,6 +99,11 @@ impl TraitPlugin for ManualScaler {
     }
 }
 
+// Each call gets a fresh instance: allocate by bumping, never free.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOC: oam_plugin_sdk::CallArena = oam_plugin_sdk::CallArena::new();
+
 export_trait!(ManualScaler);
 
 #[cfg(test)]
