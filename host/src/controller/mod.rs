@@ -209,9 +209,11 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
     };
 
     let (apps, apps_writer) = reflector::store::<ApplicationConfiguration>();
-    // Shared with the revision controller, so Components are cached once.
-    let (components, components_writer) = reflector::store_shared::<Component>(SHARED_BUFFER);
-    let component_subscription = components_writer.subscribe();
+    // Not shared with the revision recorder through kube's `reflect_shared`:
+    // a host restarted under injected API faults never saw that store become
+    // ready (e2e `randomized_faults`, seed 1796425068896815608). The
+    // recorder keeps its own packed copy (see `revisions::spawn`).
+    let (components, components_writer) = reflector::store::<Component>();
     let (workloads, workloads_writer) = reflector::store::<WorkloadDefinition>();
     let (traits, traits_writer) = reflector::store::<TraitDefinition>();
     let (scopes, scopes_writer) = reflector::store::<ScopeDefinition>();
@@ -292,7 +294,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
     )
     .default_backoff()
     .modify(cache::pack_component)
-    .reflect_shared(components_writer);
+    .reflect(components_writer);
     tokio::spawn(inputs.clone().component_events(component_events));
     let events = Arc::new(events::Events::new(
         client.clone(),
@@ -304,7 +306,6 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
     let component_revisions = revisions::spawn(
         &client,
         &config.namespace,
-        component_subscription.map(|subscription| (subscription, components.clone())),
         apps.clone(),
         events.clone(),
         config.revision_limit,
@@ -804,9 +805,6 @@ fn spec_or_meta(app: &ApplicationConfiguration) -> Option<u64> {
     meta.deletion_timestamp.is_some().hash(&mut hasher);
     Some(hasher.finish())
 }
-
-/// How many events a shared watch stream buffers for its slowest subscriber.
-const SHARED_BUFFER: usize = 1024;
 
 /// What a render reads of a Component, hashed: a change of anything else
 /// (resourceVersion, managedFields) needs no re-render.

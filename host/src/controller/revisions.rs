@@ -28,7 +28,7 @@ use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
@@ -94,7 +94,6 @@ pub enum RevisionError {
 pub fn spawn(
     client: &Client,
     namespace: &Option<String>,
-    components: Option<(ReflectHandle<Component>, Store<Component>)>,
     apps: Store<ApplicationConfiguration>,
     events: Arc<Events>,
     limit: usize,
@@ -139,11 +138,15 @@ pub fn spawn(
         events,
         limit,
     });
-    let controller = match components {
-        Some((subscription, store)) => Controller::for_shared_stream(subscription, store),
-        None => Controller::new(components_api, watcher::Config::default()),
-    };
-    let controller = controller
+    // Its own watch of Components, kept packed like the controller's
+    // (`cache::pack_component`): `reconcile` unpacks.
+    let (components, components_writer) = reflector::store::<Component>();
+    let component_stream = watcher::watcher(components_api, watcher::Config::default())
+        .default_backoff()
+        .modify(crate::controller::cache::pack_component)
+        .reflect(components_writer)
+        .applied_objects();
+    let controller = Controller::for_stream(component_stream, components)
         .owns_stream(stream)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
