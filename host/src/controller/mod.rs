@@ -293,6 +293,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
     let component_revisions = revisions::spawn(
         &client,
         &config.namespace,
+        config.concurrency,
         component_subscription.map(|subscription| (subscription, components.clone())),
         apps.clone(),
         events.clone(),
