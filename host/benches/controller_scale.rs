@@ -11,7 +11,9 @@
 //! (default 1: after N, run again with 2N on a fresh server and host; 0:
 //! N only); `OAM_BENCH_SAMPLES` (steady-state changes, default 10);
 //! `OAM_BENCH_CONCURRENCY` (the host's `--concurrency`; default its own);
-//! `OAM_BENCH_TIMEOUT_SECS` (give up on a phase, default 1800).
+//! `OAM_BENCH_TIMEOUT_SECS` (give up on a phase, default 1800);
+//! `OAM_BENCH_MALLOC_ARENA_MAX` and `OAM_BENCH_HOST_WRAPPER` (see
+//! `common`: the host runs with two malloc arenas, as deployed).
 //!
 //! One run, on a fresh API server double and a fresh host process:
 //!

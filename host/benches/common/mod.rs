@@ -4,6 +4,10 @@
 //! awaited, killed on drop), plus readers of that process's CPU time, memory
 //! and `/metrics`.
 //!
+//! The host runs with `MALLOC_ARENA_MAX=2`, as `deploy/deployment.yaml`
+//! starts it; `OAM_BENCH_MALLOC_ARENA_MAX` sets another value, or (empty)
+//! leaves glibc's default.
+//!
 //! `OAM_BENCH_HOST_WRAPPER`: a command the host is started under, split on
 //! whitespace, e.g. `heaptrack -o /tmp/host` or `valgrind --tool=massif`.
 //! CPU, memory and the stop signal then go to the host process under the
@@ -166,6 +170,15 @@ impl HostProcess {
             .arg("--metrics-addr")
             .arg(metrics_addr.to_string())
             .args(extra_args);
+        match std::env::var("OAM_BENCH_MALLOC_ARENA_MAX") {
+            Ok(arenas) if arenas.is_empty() => {}
+            Ok(arenas) => {
+                command.env("MALLOC_ARENA_MAX", arenas);
+            }
+            Err(_) => {
+                command.env("MALLOC_ARENA_MAX", "2");
+            }
+        }
         let child = command
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

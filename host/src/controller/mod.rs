@@ -306,6 +306,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
     let component_revisions = revisions::spawn(
         &client,
         &config.namespace,
+        config.concurrency,
         apps.clone(),
         events.clone(),
         config.revision_limit,
@@ -554,8 +555,8 @@ impl Inputs {
     }
 
     /// Feed Component events to the apps that render them. A Component
-    /// whose content did not change (a re-list brings every one again, our
-    /// own status write brings it back) wakes nobody.
+    /// whose content did not change (a re-list brings every one again; a
+    /// write may change only its resourceVersion) wakes nobody.
     async fn component_events(
         self,
         events: impl Stream<Item = Result<Event<Component>, watcher::Error>>,

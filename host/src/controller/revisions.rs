@@ -26,7 +26,7 @@ use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -89,11 +89,14 @@ pub enum RevisionError {
 ///
 /// `components` are the Components the caller watches (their store and a
 /// subscription to its watch), so that they are cached once; `None`: this
-/// controller watches them itself.
+/// controller watches them itself. At most `concurrency` Components are
+/// recorded at once: unbounded, 10,000 new Components meant thousands of
+/// requests (and HTTP connections, kept idle afterwards) at once.
 #[allow(clippy::too_many_arguments)]
 pub fn spawn(
     client: &Client,
     namespace: &Option<String>,
+    concurrency: u16,
     apps: Store<ApplicationConfiguration>,
     events: Arc<Events>,
     limit: usize,
@@ -147,6 +150,7 @@ pub fn spawn(
         .reflect(components_writer)
         .applied_objects();
     let controller = Controller::for_stream(component_stream, components)
+        .with_config(ControllerConfig::default().concurrency(concurrency))
         .owns_stream(stream)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

@@ -126,6 +126,38 @@ async fn watch_streams_replays_and_expires() {
 }
 
 #[tokio::test]
+async fn a_burst_on_one_kind_does_not_expire_another_kinds_resume_point() {
+    let server = ApiServer::start();
+    let api: Api<ConfigMap> = Api::namespaced(client(&server), "default");
+    let created = api
+        .create(&PostParams::default(), &cm("a", json!({})))
+        .await
+        .unwrap();
+    let rv = created.metadata.resource_version.clone().unwrap();
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"x": "1"}})),
+    )
+    .await
+    .unwrap();
+    // More events of another kind than a global history of the old size
+    // (4,096) held: the history is per resource, like the watch cache's.
+    for i in 0..5000 {
+        server
+            .create(json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": format!("s-{i}"), "namespace": "default"}}))
+            .unwrap();
+    }
+    let mut resumed = api
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    assert_eq!(next_change(&mut resumed).await, "MODIFIED a");
+}
+
+#[tokio::test]
 async fn watch_bookmarks_timeout_and_selector_transitions() {
     let server = ApiServer::start();
     let api: Api<ConfigMap> = Api::namespaced(client(&server), "default");
