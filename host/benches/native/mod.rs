@@ -12,6 +12,12 @@
 //! measures anything, so a drift between this port and the plugins fails the
 //! bench instead of skewing it.
 //!
+//! One difference is not ported: the built-in plugins allocate from the
+//! SDK's `CallArena` (a bump allocator that never frees, since their
+//! instance dies after the call) and skip dropping their parsed arguments;
+//! this port uses the process's allocator and drops everything, as
+//! in-process code that lives on must.
+//!
 //! Keep it in step with `plugins/builtins/{manualscaler,volume}/src/lib.rs`.
 
 use oam_wasm::contract::{Context, ObjectRef, Outcome, Patch, PatchBody, PatchTarget, PluginError};
