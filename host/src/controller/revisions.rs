@@ -87,9 +87,10 @@ pub enum RevisionError {
 /// them. `changed` is called on every ControllerRevision event. Returns the
 /// store of revisions the watch fills.
 ///
-/// `components` are the Components the caller watches (their store and a
-/// subscription to its watch), so that they are cached once; `None`: this
-/// controller watches them itself. At most `concurrency` Components are
+/// It watches Components itself and caches them packed, like the
+/// controller's own cache (a subscription to the controller's store through
+/// kube's `reflect_shared` hung a host restarted under API faults: see
+/// `controller::run`). At most `concurrency` Components are
 /// recorded at once: unbounded, 10,000 new Components meant thousands of
 /// requests (and HTTP connections, kept idle afterwards) at once.
 #[allow(clippy::too_many_arguments)]
