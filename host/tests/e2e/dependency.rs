@@ -5,28 +5,10 @@
 
 use serde_json::{Value, json};
 
-use crate::env::Env;
+use crate::env::{Env, open_crd};
 use crate::{condition, condition_is, wait_synced};
 
 const OAM: &str = "core.oam.dev/v1alpha2";
-
-/// Upstream's `Foo` CRD (examples/dependency/definition.yaml) as
-/// apiextensions v1; like the original, without a status subresource.
-const FOO_CRD: &str = r#"
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: foo.example.com}
-spec:
-  group: example.com
-  scope: Namespaced
-  names: {kind: Foo, plural: foo, singular: foo, listKind: FooList}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"#;
 
 /// The documents of an upstream example, without the kinds the double does
 /// not serve (apiextensions v1beta1, RBAC).
@@ -50,7 +32,9 @@ fn example(dir: &str, file: &str) -> String {
 }
 
 async fn install_foo(env: &Env, dir: &str, definitions: &str) {
-    env.apply(FOO_CRD).await;
+    // Upstream's `Foo` CRD (examples/dependency/definition.yaml) as
+    // apiextensions v1; like the original, without a status subresource.
+    env.apply(&open_crd("Foo", "foo")).await;
     env.apply(&example(dir, definitions)).await;
 }
 

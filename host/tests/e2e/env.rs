@@ -91,6 +91,29 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// A namespaced `example.com/v1` CRD with no schema (any fields kept), as
+/// upstream's test CRDs are: `plural` names it, `kind` is its kind.
+pub fn open_crd(kind: &str, plural: &str) -> String {
+    let singular = kind.to_lowercase();
+    format!(
+        r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: {plural}.example.com}}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {{kind: {kind}, plural: {plural}, singular: {singular}, listKind: {kind}List}}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+"#
+    )
+}
+
 /// The bytes of a test-only plugin built by the host's build script.
 pub fn testing_wasm(crate_name: &str) -> Vec<u8> {
     let path = Path::new(oam_wasm::builtins::PLUGIN_BUILD_DIR)

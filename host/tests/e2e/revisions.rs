@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::env::Env;
+use crate::env::{Env, open_crd};
 use crate::wait_synced;
 
 const OAM: &str = "core.oam.dev/v1alpha2";
@@ -23,22 +23,6 @@ fn versioning(file: &str) -> String {
 fn testdata(file: &str) -> String {
     fixture(&format!("test/e2e-test/testdata/revision/{file}"))
 }
-
-const BAR_CRD: &str = r#"
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: bars.example.com}
-spec:
-  group: example.com
-  scope: Namespaced
-  names: {kind: Bar, plural: bars, singular: bar, listKind: BarList}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"#;
 
 fn image(deployment: &Value) -> Option<&str> {
     deployment
@@ -268,7 +252,7 @@ async fn wait_bar(env: &Env, name: &str, key: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revision_enabled_trait_gives_each_revision_its_own_workload() {
     let env = Env::start().await;
-    env.apply(BAR_CRD).await;
+    env.apply(&open_crd("Bar", "bars")).await;
     env.apply(&testdata("workload-def.yaml")).await;
     env.apply(&testdata("trait-def.yaml")).await;
     env.apply(&testdata("comp-v1.yaml")).await;
@@ -344,7 +328,7 @@ fn app_without_traits() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attaching_a_revision_enabled_trait_renames_nothing() {
     let env = Env::start().await;
-    env.apply(BAR_CRD).await;
+    env.apply(&open_crd("Bar", "bars")).await;
     env.apply(&testdata("workload-def.yaml")).await;
     env.apply(&testdata("trait-def.yaml")).await;
     env.apply(&testdata("comp-v1.yaml")).await;
