@@ -384,17 +384,8 @@ impl Engine {
             &Exports,
         ) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
-        let stdout = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
-        let stderr = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
-        let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         let state = CallState {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
             memory: MemoryLimiter {
                 limit: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
@@ -415,9 +406,11 @@ impl Engine {
             .and_then(|instance| {
                 f(&mut store, &instance, exports).map_err(|e| classify(e, limits, false))
             });
-        drop(store);
-        forward_stdio(&plugin, "stdout", &stdout);
-        forward_stdio(&plugin, "stderr", &stderr);
+        let wasi = store.into_data().wasi;
+        if let Some(wasi) = wasi {
+            forward_stdio(&plugin, "stdout", &wasi.stdout);
+            forward_stdio(&plugin, "stderr", &wasi.stderr);
+        }
         result
     }
 }
@@ -590,17 +583,47 @@ fn unreachable_kind<T>() -> wasmtime::Result<T> {
 
 /// Store data of one call.
 struct CallState {
-    wasi: WasiCtx,
+    /// Built when the guest first calls a WASI import: most calls never do
+    /// (a Rust guest's standard library links stdio, environment and exit,
+    /// but reaches them only to print or panic), and building it is a good
+    /// share of a small call's cost.
+    wasi: Option<CallWasi>,
     table: ResourceTable,
     memory: MemoryLimiter,
     plugin: Arc<str>,
     log_lines: usize,
 }
 
+/// The WASI context of one call: grants nothing, captures stdout and stderr.
+struct CallWasi {
+    ctx: WasiCtx,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl CallWasi {
+    fn new() -> CallWasi {
+        let stdout = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
+        let stderr = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
+        let ctx = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        CallWasi {
+            ctx,
+            stdout,
+            stderr,
+        }
+    }
+}
+
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: &mut self.wasi.get_or_insert_with(CallWasi::new).ctx,
             table: &mut self.table,
         }
     }
