@@ -51,6 +51,7 @@ pub enum ScaffoldError {
 const SDK_SOURCES: &[(&str, &str)] = &[
     ("lib.rs", include_str!("../../plugins/sdk/src/lib.rs")),
     ("arena.rs", include_str!("../../plugins/sdk/src/arena.rs")),
+    ("bare.rs", include_str!("../../plugins/sdk/src/bare.rs")),
     ("error.rs", include_str!("../../plugins/sdk/src/error.rs")),
     ("json.rs", include_str!("../../plugins/sdk/src/json.rs")),
     ("log.rs", include_str!("../../plugins/sdk/src/log.rs")),
@@ -78,9 +79,9 @@ license = "Apache-2.0"
 publish = false
 
 [dependencies]
-serde = { version = "1", default-features = false, features = ["std", "derive"] }
-serde_json = { version = "1", default-features = false, features = ["std"] }
-wit-bindgen = { version = "0.63", default-features = false, features = ["macros", "realloc", "std"] }
+serde = { version = "1", default-features = false, features = ["alloc", "derive"] }
+serde_json = { version = "1", default-features = false, features = ["alloc"] }
+wit-bindgen = { version = "0.63", default-features = false, features = ["macros", "realloc"] }
 "#;
 
 fn manifest(name: &str) -> String {

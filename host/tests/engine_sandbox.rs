@@ -207,6 +207,56 @@ fn panic_becomes_a_trap() {
     assert_engine_still_serves("hostile-trap");
 }
 
+/// Log lines written while `f` runs on this thread.
+fn logged_during(f: impl FnOnce()) -> String {
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let bytes = lines.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn a_no_std_plugin_panic_is_a_trap_and_its_message_reaches_the_log() {
+    // A `no_std` plugin has no stderr: the SDK's panic handler sends the
+    // message through the `log` import before it traps.
+    let bare = load_testing("bare-panic", GENEROUS);
+    assert!(
+        bare.info().name == "bare-panic",
+        "a no_std plugin describes itself: {:?}",
+        bare.info()
+    );
+    let mut result = None;
+    let log = logged_during(|| result = Some(apply_hostile(&bare)));
+    match result.unwrap() {
+        Err(CallError::Trap(message)) => {
+            assert!(message.contains("unreachable"), "{message}");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert!(
+        log.contains("plugin panicked") && log.contains("bare-panic panics in apply on purpose"),
+        "the panic message is not in the log:\n{log}"
+    );
+    assert_engine_still_serves("bare-panic");
+}
+
 #[test]
 fn garbage_answers_pass_through_unparsed() {
     // The engine deals in strings; `render` is what parses and refuses them.

@@ -17,9 +17,17 @@
 //! static ALLOC: oam_plugin_sdk::CallArena = oam_plugin_sdk::CallArena::new();
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::ptr;
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::Cell;
+use core::ptr;
+
+// Chunks and large blocks come from here: std's allocator natively, and on
+// wasm32 the C library's `malloc`, which is what std's allocator is there,
+// so `no_std` plugins have it too.
+#[cfg(target_arch = "wasm32")]
+use crate::bare::Malloc as System;
+#[cfg(not(target_arch = "wasm32"))]
+use std::alloc::System;
 
 /// Bytes the arena takes from the system allocator at a time.
 const CHUNK: usize = 64 * 1024;

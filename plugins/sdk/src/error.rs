@@ -1,6 +1,9 @@
 //! [`PluginError`] constructors: every refusal says what is wrong and, where it
 //! can, which field of the input is at fault.
 
+#[allow(unused_imports, reason = "the names std's prelude would give")]
+use crate::alloc_prelude::*;
+
 use crate::PluginError;
 
 /// A [`PluginError`] with `message` and no field. Add the field with

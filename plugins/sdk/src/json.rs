@@ -1,6 +1,9 @@
 //! JSON helpers: parsing the host's JSON strings, typed views with errors that
 //! name the field, and dotted paths such as `spec.template.spec.containers[0]`.
 
+#[allow(unused_imports, reason = "the names std's prelude would give")]
+use crate::alloc_prelude::*;
+
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -129,9 +132,9 @@ pub fn set_path(value: &mut Value, path: &str, new: Value) -> Result<(), PluginE
                 error(format!("cannot set {path}: parent is not an array")).at(path)
             })?;
             match arr.len().cmp(i) {
-                std::cmp::Ordering::Greater => arr[*i] = new,
-                std::cmp::Ordering::Equal => arr.push(new),
-                std::cmp::Ordering::Less => {
+                core::cmp::Ordering::Greater => arr[*i] = new,
+                core::cmp::Ordering::Equal => arr.push(new),
+                core::cmp::Ordering::Less => {
                     return Err(error(format!("cannot set {path}: index out of range")).at(path));
                 }
             }

@@ -57,11 +57,33 @@
 //! native `#[test]`. The export macros only emit the component exports when
 //! compiling for `wasm32`, and [`log`] writes to stderr on other targets.
 
+#![no_std]
+
+// `no_std` so that a plugin can be `no_std` too (the built-ins are): a
+// component without the standard library imports no WASI at all, and the
+// host instantiates it in about two thirds of the time. Plugins with std use
+// it unchanged. Natively (tests, `log` to stderr) std is there.
+extern crate alloc;
+#[cfg(not(target_arch = "wasm32"))]
+extern crate std;
+
 // The generated code names this crate by its external name so that the export
 // macros work from plugin crates; make that name resolve here too.
 extern crate self as oam_plugin_sdk;
 
+/// The names std's prelude gives a crate and `no_std` takes away, from
+/// `alloc`; also in [`prelude`], so `no_std` plugins read like std ones.
+pub mod alloc_prelude {
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::boxed::Box;
+    pub use alloc::format;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec;
+    pub use alloc::vec::Vec;
+}
+
 mod arena;
+mod bare;
 mod error;
 mod json;
 pub mod log;
@@ -140,6 +162,7 @@ pub use serde_json;
 
 /// Everything a plugin file usually needs: `use oam_plugin_sdk::prelude::*;`.
 pub mod prelude {
+    pub use crate::alloc_prelude::*;
     pub use crate::{
         Context, HealthReport, HealthState, Info, JsonPatch, ObjectRef, Outcome, Patch, PatchBody,
         PatchTarget, PluginError, ResourceKind, TraitInput, TraitPlugin, WorkloadPlugin, condition,
@@ -152,8 +175,64 @@ pub mod prelude {
 /// Implementation details of the export macros. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(target_arch = "wasm32")]
+    pub use crate::bare::{cabi_realloc, panicked};
     pub use crate::plugin::{trait_apply, trait_health, workload_health, workload_render};
+    pub use alloc::string::String;
+    pub use alloc::vec::Vec;
     pub use wit_bindgen;
+}
+
+/// What a `no_std` plugin needs from the runtime that std would give it: a
+/// panic handler (the message goes to the host's log, then the call traps)
+/// and the `cabi_realloc` export through which the host hands it strings.
+///
+/// Without the standard library a component imports no WASI interface at
+/// all, so the host instantiates it faster (the built-ins are `no_std`). Call
+/// it once at the top level of a plugin crate that is `no_std` on wasm32,
+/// next to a `#[global_allocator]` (e.g. [`CallArena`]):
+///
+/// ```ignore
+/// #![cfg_attr(target_arch = "wasm32", no_std)]
+/// extern crate alloc;
+///
+/// oam_plugin_sdk::no_std_runtime!();
+///
+/// #[cfg(target_arch = "wasm32")]
+/// #[global_allocator]
+/// static ALLOC: oam_plugin_sdk::CallArena = oam_plugin_sdk::CallArena::new();
+/// ```
+///
+/// On other targets (unit tests) it emits nothing. A plugin that links std
+/// must not call it: std has its own panic handler and `cabi_realloc`.
+#[macro_export]
+macro_rules! no_std_runtime {
+    () => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            #[panic_handler]
+            fn __oam_panic(info: &::core::panic::PanicInfo<'_>) -> ! {
+                $crate::__private::panicked(info)
+            }
+
+            /// The canonical ABI's allocator: the host calls it to place
+            /// arguments in the plugin's memory.
+            ///
+            /// # Safety
+            ///
+            /// Called by the host with the canonical ABI's arguments.
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn cabi_realloc(
+                old: *mut u8,
+                old_len: usize,
+                align: usize,
+                new_len: usize,
+            ) -> *mut u8 {
+                // SAFETY: forwarded as the host passed them.
+                unsafe { $crate::__private::cabi_realloc(old, old_len, align, new_len) }
+            }
+        };
+    };
 }
 
 /// Export a [`TraitPlugin`] implementation as the component's `trait-api`.
@@ -186,16 +265,16 @@ macro_rules! export_trait {
 
                 fn apply(
                     ctx: $crate::Context,
-                    trait_object: ::std::string::String,
-                    workload: ::std::string::String,
-                    children: ::std::vec::Vec<::std::string::String>,
+                    trait_object: $crate::__private::String,
+                    workload: $crate::__private::String,
+                    children: $crate::__private::Vec<$crate::__private::String>,
                 ) -> ::core::result::Result<$crate::Outcome, $crate::PluginError> {
                     $crate::__private::trait_apply::<$plugin>(ctx, trait_object, workload, children)
                 }
 
                 fn health(
                     ctx: $crate::Context,
-                    observed: ::std::vec::Vec<::std::string::String>,
+                    observed: $crate::__private::Vec<$crate::__private::String>,
                 ) -> $crate::HealthReport {
                     $crate::__private::trait_health::<$plugin>(ctx, observed)
                 }
@@ -230,9 +309,9 @@ macro_rules! export_workload {
 
                 fn render(
                     ctx: $crate::Context,
-                    workload: ::std::string::String,
+                    workload: $crate::__private::String,
                 ) -> ::core::result::Result<
-                    ::std::vec::Vec<::std::string::String>,
+                    $crate::__private::Vec<$crate::__private::String>,
                     $crate::PluginError,
                 > {
                     $crate::__private::workload_render::<$plugin>(ctx, workload)
@@ -240,7 +319,7 @@ macro_rules! export_workload {
 
                 fn health(
                     ctx: $crate::Context,
-                    observed: ::std::vec::Vec<::std::string::String>,
+                    observed: $crate::__private::Vec<$crate::__private::String>,
                 ) -> $crate::HealthReport {
                     $crate::__private::workload_health::<$plugin>(ctx, observed)
                 }
@@ -254,7 +333,7 @@ macro_rules! export_workload {
             let _: fn(
                 &$crate::Context,
                 &$crate::serde_json::Value,
-            ) -> ::core::result::Result<::std::vec::Vec<$crate::serde_json::Value>, $crate::PluginError> =
+            ) -> ::core::result::Result<$crate::__private::Vec<$crate::serde_json::Value>, $crate::PluginError> =
                 <$plugin as $crate::WorkloadPlugin>::render;
             let _: fn(&$crate::Context, &[$crate::serde_json::Value]) -> $crate::HealthReport =
                 <$plugin as $crate::WorkloadPlugin>::health;

@@ -4,6 +4,9 @@
 //! rate-limits them, so log sparingly and never secrets. On targets other
 //! than `wasm32` (unit tests) lines go to stderr.
 
+#[allow(unused_imports, reason = "the names std's prelude would give")]
+use crate::alloc_prelude::*;
+
 use crate::Level;
 
 /// Write `message` at `level`.
@@ -11,7 +14,7 @@ pub fn log(level: Level, message: &str) {
     #[cfg(target_arch = "wasm32")]
     crate::trait_plugin::oam::plugin::log::log(level, message);
     #[cfg(not(target_arch = "wasm32"))]
-    eprintln!("[{level:?}] {message}");
+    std::eprintln!("[{level:?}] {message}");
 }
 
 /// Write `message` at `trace` level.

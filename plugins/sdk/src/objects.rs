@@ -1,6 +1,9 @@
 //! Looking at Kubernetes objects as JSON: kinds, names, references,
 //! conditions, and names that Kubernetes accepts.
 
+#[allow(unused_imports, reason = "the names std's prelude would give")]
+use crate::alloc_prelude::*;
+
 use serde_json::{Value, json};
 
 use crate::ObjectRef;

@@ -1,6 +1,9 @@
 //! Building what a trait returns: patches aimed at the workload or a child,
 //! and the [`Outcome`] that carries them with the new objects.
 
+#[allow(unused_imports, reason = "the names std's prelude would give")]
+use crate::alloc_prelude::*;
+
 use serde_json::{Value, json};
 
 use crate::{ObjectRef, Outcome, Patch, PatchBody, PatchTarget, PluginError, error};

@@ -1,7 +1,10 @@
 //! The two kinds of plugin as Rust traits over parsed JSON, and the glue the
 //! export macros use to turn them into the WIT exports.
 
-use std::cell::OnceCell;
+#[allow(unused_imports, reason = "the names std's prelude would give")]
+use crate::alloc_prelude::*;
+
+use core::cell::OnceCell;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -217,7 +220,7 @@ pub fn trait_apply<P: TraitPlugin>(
     let outcome = P::apply(&ctx, &input);
     // The instance is thrown away after this call: walking the parsed
     // objects only to free them is wasted work.
-    std::mem::forget(input);
+    core::mem::forget(input);
     outcome
 }
 
@@ -238,7 +241,7 @@ pub fn workload_render<P: WorkloadPlugin>(
     let objects = P::render(&ctx, &workload)?;
     let rendered = objects.iter().map(Value::to_string).collect();
     // As in `trait_apply`: the instance goes, so do not free piece by piece.
-    std::mem::forget((workload, objects));
+    core::mem::forget((workload, objects));
     Ok(rendered)
 }
 

@@ -3,6 +3,9 @@
 //! (what a workload plugin rendered), else in the workload itself when it is
 //! a kind with a pod template.
 
+#[allow(unused_imports, reason = "the names std's prelude would give")]
+use crate::alloc_prelude::*;
+
 use serde_json::Value;
 
 use crate::{Context, PatchTarget, PluginError, TraitInput, api_group, name_of, to_pointer};

@@ -1,6 +1,9 @@
 //! Constructors for the records a plugin hands back: [`Info`],
 //! [`HealthReport`]; and a [`Default`] [`Context`] for tests.
 
+#[allow(unused_imports, reason = "the names std's prelude would give")]
+use crate::alloc_prelude::*;
+
 use crate::{Context, HealthReport, HealthState, Info, ResourceKind};
 
 impl Info {

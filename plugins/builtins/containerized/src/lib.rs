@@ -16,7 +16,12 @@
 //! carries every container port, not only the first; node selectors use the
 //! current `kubernetes.io/os` label.
 
-use std::collections::BTreeMap;
+// No std on wasm32: without it the component imports no WASI at all, which
+// makes every call's fresh instance cheaper (see the SDK's `no_std_runtime!`).
+#![cfg_attr(target_arch = "wasm32", no_std)]
+extern crate alloc;
+
+use alloc::collections::BTreeMap;
 
 use oam_plugin_sdk::{dns_label, dns_subdomain, fnv1a32, prelude::*};
 use serde::Deserialize;
@@ -501,6 +506,8 @@ impl WorkloadPlugin for Containerized {
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
 static ALLOC: oam_plugin_sdk::CallArena = oam_plugin_sdk::CallArena::new();
+
+oam_plugin_sdk::no_std_runtime!();
 
 export_workload!(Containerized);
 

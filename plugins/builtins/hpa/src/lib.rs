@@ -6,6 +6,11 @@
 //! workload type rendered. It targets average CPU and/or memory utilization;
 //! with neither set it targets 80% CPU, the Kubernetes default.
 
+// No std on wasm32: without it the component imports no WASI at all, which
+// makes every call's fresh instance cheaper (see the SDK's `no_std_runtime!`).
+#![cfg_attr(target_arch = "wasm32", no_std)]
+extern crate alloc;
+
 use oam_plugin_sdk::{api_group, prelude::*};
 use serde::Deserialize;
 
@@ -49,7 +54,7 @@ fn apply(ctx: &Context, input: &TraitInput) -> Result<Outcome, PluginError> {
         .at("spec.minReplicas"));
     }
 
-    let target = std::iter::once(input.workload()?)
+    let target = core::iter::once(input.workload()?)
         .filter(|w| is_scale_target(w))
         .chain(input.children()?.iter().filter(|c| is_scale_target(c)))
         .find_map(ObjectRef::of)
@@ -138,6 +143,8 @@ impl TraitPlugin for Hpa {
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
 static ALLOC: oam_plugin_sdk::CallArena = oam_plugin_sdk::CallArena::new();
+
+oam_plugin_sdk::no_std_runtime!();
 
 export_trait!(Hpa);
 

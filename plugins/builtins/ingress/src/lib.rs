@@ -6,6 +6,11 @@
 //! type rendered, on `backend.servicePort` or else that Service's first
 //! port. Paths match by `Prefix` unless `pathType` says otherwise.
 
+// No std on wasm32: without it the component imports no WASI at all, which
+// makes every call's fresh instance cheaper (see the SDK's `no_std_runtime!`).
+#![cfg_attr(target_arch = "wasm32", no_std)]
+extern crate alloc;
+
 use oam_plugin_sdk::prelude::*;
 use serde::Deserialize;
 
@@ -179,6 +184,8 @@ impl TraitPlugin for Ingress {
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
 static ALLOC: oam_plugin_sdk::CallArena = oam_plugin_sdk::CallArena::new();
+
+oam_plugin_sdk::no_std_runtime!();
 
 export_trait!(Ingress);
 

@@ -5,6 +5,11 @@
 //! otherwise on every scalable child (e.g. the Deployment a
 //! ContainerizedWorkload renders). It creates no objects of its own.
 
+// No std on wasm32: without it the component imports no WASI at all, which
+// makes every call's fresh instance cheaper (see the SDK's `no_std_runtime!`).
+#![cfg_attr(target_arch = "wasm32", no_std)]
+extern crate alloc;
+
 use oam_plugin_sdk::prelude::*;
 use serde::Deserialize;
 
@@ -103,6 +108,8 @@ impl TraitPlugin for ManualScaler {
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
 static ALLOC: oam_plugin_sdk::CallArena = oam_plugin_sdk::CallArena::new();
+
+oam_plugin_sdk::no_std_runtime!();
 
 export_trait!(ManualScaler);
 

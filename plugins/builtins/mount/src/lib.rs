@@ -21,6 +21,11 @@
 //! source, so what other traits and the workload put there stays. The trait
 //! creates no objects of its own.
 
+// No std on wasm32: without it the component imports no WASI at all, which
+// makes every call's fresh instance cheaper (see the SDK's `no_std_runtime!`).
+#![cfg_attr(target_arch = "wasm32", no_std)]
+extern crate alloc;
+
 use oam_plugin_sdk::{dns_label, pod_specs, prelude::*};
 use serde::Deserialize;
 
@@ -360,6 +365,8 @@ impl TraitPlugin for Mount {
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
 static ALLOC: oam_plugin_sdk::CallArena = oam_plugin_sdk::CallArena::new();
+
+oam_plugin_sdk::no_std_runtime!();
 
 export_trait!(Mount);
 

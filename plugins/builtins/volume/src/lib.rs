@@ -16,6 +16,11 @@
 //! `volumeMounts` (creating them when missing) and replace an entry of the
 //! same name or mount path, so other traits' volumes are left alone.
 
+// No std on wasm32: without it the component imports no WASI at all, which
+// makes every call's fresh instance cheaper (see the SDK's `no_std_runtime!`).
+#![cfg_attr(target_arch = "wasm32", no_std)]
+extern crate alloc;
+
 use oam_plugin_sdk::{dns_label, pod_specs, prelude::*};
 use serde::Deserialize;
 
@@ -246,6 +251,8 @@ impl TraitPlugin for Volume {
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
 static ALLOC: oam_plugin_sdk::CallArena = oam_plugin_sdk::CallArena::new();
+
+oam_plugin_sdk::no_std_runtime!();
 
 export_trait!(Volume);
 
