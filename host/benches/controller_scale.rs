@@ -11,6 +11,8 @@
 //! (default 1: after N, run again with 2N on a fresh server and host; 0:
 //! N only); `OAM_BENCH_SAMPLES` (steady-state changes, default 10);
 //! `OAM_BENCH_CONCURRENCY` (the host's `--concurrency`; default its own);
+//! `OAM_BENCH_HOST_ARGS` (more `oam-wasm run` flags, split on whitespace,
+//! e.g. `--plugin-memo-mib 0`);
 //! `OAM_BENCH_TIMEOUT_SECS` (give up on a phase, default 1800);
 //! `OAM_BENCH_MALLOC_ARENA_MAX` and `OAM_BENCH_HOST_WRAPPER` (see
 //! `common`: the host runs with two malloc arenas, as deployed).
@@ -232,10 +234,13 @@ async fn run(apps: usize, kinds: &[(String, String)], samples: usize, limit: Dur
     let (server, client) = common::server_with_crds().await;
     let dir = std::env::temp_dir().join(format!("oam-bench-scale-{}-{apps}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let host_args: Vec<String> = match std::env::var("OAM_BENCH_CONCURRENCY") {
+    let mut host_args: Vec<String> = match std::env::var("OAM_BENCH_CONCURRENCY") {
         Ok(concurrency) => vec!["--concurrency".into(), concurrency],
         Err(_) => Vec::new(),
     };
+    if let Ok(extra) = std::env::var("OAM_BENCH_HOST_ARGS") {
+        host_args.extend(extra.split_whitespace().map(String::from));
+    }
     let host = HostProcess::start(&server, &dir, &host_args);
     let per_app = kinds.len();
     let seen: Shared = Arc::default();
