@@ -1,9 +1,11 @@
 //! Applying trait patches to the workload and its children, in trait order,
 //! with conflict detection.
 //!
-//! Every patch is applied to a copy of its target; the difference between
-//! before and after (as RFC 6902 paths, computed by `json_patch::diff`) is
-//! what the trait *wrote*. A later trait that changes a path another trait
+//! The difference a patch makes to its target (as RFC 6902 paths, computed
+//! by `json_patch::diff`) is what the trait *wrote*. Only the subtrees a
+//! patch can reach are saved and diffed (a merge patch setting one field
+//! costs that field, not the whole Deployment); a patch on a top-level
+//! member or the root is applied to a copy of the whole object instead. A later trait that changes a path another trait
 //! wrote — the same field, a field inside it, or a parent of it — to a
 //! different value is a conflict naming both traits. Writing the same value
 //! again is not a change, hence not a conflict.
@@ -94,33 +96,131 @@ impl Tracked {
     /// Apply one patch on behalf of `writer` (e.g. `trait ManualScalerTrait
     /// "scaler"`). On error the object is left as it was.
     pub fn apply(&mut self, writer: &str, kind: PatchKind, body: &str) -> Result<(), MergeError> {
+        self.apply_with(writer, kind, body, true)
+    }
+
+    /// [`Tracked::apply`]; `scoped: false` always takes the whole-object
+    /// path, so tests can compare the two.
+    fn apply_with(
+        &mut self,
+        writer: &str,
+        kind: PatchKind,
+        body: &str,
+        scoped: bool,
+    ) -> Result<(), MergeError> {
         let body: Value =
             serde_json::from_str(body).map_err(|e| MergeError::NotJson(e.to_string()))?;
-        let mut next = self.value.clone();
-        match kind {
-            PatchKind::Merge => json_patch::merge(&mut next, &body),
-            PatchKind::JsonPatch => {
-                let ops: json_patch::Patch = serde_json::from_value(body)
-                    .map_err(|e| MergeError::NotJsonPatch(e.to_string()))?;
-                json_patch::patch(&mut next, &ops)
-                    .map_err(|e| MergeError::Failed(e.to_string()))?;
-            }
+        let patch = match kind {
+            PatchKind::Merge => Patch::Merge(body),
+            PatchKind::JsonPatch => Patch::Json(
+                serde_json::from_value(body)
+                    .map_err(|e| MergeError::NotJsonPatch(e.to_string()))?,
+            ),
+        };
+        let roots = if scoped {
+            patch.roots(&self.value)
+        } else {
+            None
+        };
+        match roots {
+            Some(roots) => self.apply_scoped(writer, &patch, roots),
+            None => self.apply_whole(writer, &patch),
         }
+    }
+
+    /// Patch a copy of the whole object and diff it against the original.
+    fn apply_whole(&mut self, writer: &str, patch: &Patch) -> Result<(), MergeError> {
+        let mut next = self.value.clone();
+        patch.apply_to(&mut next)?;
         if let Some(field) = changed_host_label(&self.value, &next) {
             return Err(MergeError::HostOwned { field });
         }
-        let changes = json_patch::diff(&self.value, &next);
-        let mut record = Vec::with_capacity(changes.len());
-        for op in changes.iter() {
-            let path = op.path().as_str().to_string();
+        let changed: Vec<String> = json_patch::diff(&self.value, &next)
+            .iter()
+            .map(|op| op.path().as_str().to_string())
+            .collect();
+        let record = self.check(writer, &next, changed)?;
+        self.value = next;
+        self.commit(writer, record);
+        Ok(())
+    }
+
+    /// Patch the object in place, having saved only the subtrees the patch
+    /// can change (`roots`), and diff just those; put them back on error.
+    /// The same result as [`Tracked::apply_whole`] without cloning and
+    /// diffing the whole object for a patch that sets one field.
+    fn apply_scoped(
+        &mut self,
+        writer: &str,
+        patch: &Patch,
+        roots: Vec<String>,
+    ) -> Result<(), MergeError> {
+        let saved: Vec<(String, Option<Value>)> = roots
+            .into_iter()
+            .map(|root| {
+                let old = self.value.pointer(&root).cloned();
+                (root, old)
+            })
+            .collect();
+        let labels = "/metadata/labels";
+        let labels_before = saved
+            .iter()
+            .any(|(root, _)| overlaps(root, labels))
+            .then(|| host_labels(&self.value));
+        // A JSON patch that fails part-way undoes its earlier operations.
+        patch.apply_to(&mut self.value)?;
+        let result = (|| {
+            if let Some(before) = &labels_before
+                && let Some(field) = changed_label(before, &host_labels(&self.value))
+            {
+                return Err(MergeError::HostOwned { field });
+            }
+            let mut changed = Vec::new();
+            for (root, old) in &saved {
+                match (old, self.value.pointer(root)) {
+                    (None, None) => {}
+                    (Some(old), Some(new)) => changed.extend(
+                        json_patch::diff(old, new)
+                            .iter()
+                            .map(|op| format!("{root}{}", op.path().as_str())),
+                    ),
+                    _ => changed.push(root.clone()),
+                }
+            }
+            self.check(writer, &self.value, changed)
+        })();
+        match result {
+            Ok(record) => {
+                self.commit(writer, record);
+                Ok(())
+            }
+            Err(e) => {
+                for (root, old) in saved {
+                    put_back(&mut self.value, &root, old);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Check the changed paths (host-owned fields, other writers) against
+    /// `next`, the patched object, and return what to record as written.
+    fn check(
+        &self,
+        writer: &str,
+        next: &Value,
+        changed: Vec<String>,
+    ) -> Result<Vec<(String, Value)>, MergeError> {
+        let mut record = Vec::with_capacity(changed.len());
+        for path in changed {
             if is_host_owned(&path) {
                 return Err(MergeError::HostOwned {
                     field: pointer_to_path(&path),
                 });
             }
             if let Some((other_path, (other, theirs))) = self.overlapping(&path, writer) {
-                let ours = pointer_value(&next, other_path)
-                    .or_else(|| pointer_value(&next, &path))
+                let ours = pointer_value(next, other_path)
+                    .or_else(|| pointer_value(next, &path))
                     .map_or_else(|| "(removed)".to_string(), |v| v.to_string());
                 return Err(MergeError::Conflict {
                     field: pointer_to_path(other_path),
@@ -129,15 +229,142 @@ impl Tracked {
                     ours,
                 });
             }
-            let written = pointer_value(&next, &path).cloned().unwrap_or(Value::Null);
+            let written = pointer_value(next, &path).cloned().unwrap_or(Value::Null);
             record.push((path, written));
         }
+        Ok(record)
+    }
+
+    fn commit(&mut self, writer: &str, record: Vec<(String, Value)>) {
         for (path, value) in record {
             self.written.insert(path, (writer.to_string(), value));
         }
-        self.value = next;
         self.text = std::cell::OnceCell::new();
+    }
+}
+
+/// A parsed patch body.
+enum Patch {
+    Merge(Value),
+    Json(json_patch::Patch),
+}
+
+impl Patch {
+    fn apply_to(&self, target: &mut Value) -> Result<(), MergeError> {
+        match self {
+            Patch::Merge(body) => json_patch::merge(target, body),
+            Patch::Json(ops) => {
+                json_patch::patch(target, ops).map_err(|e| MergeError::Failed(e.to_string()))?;
+            }
+        }
         Ok(())
+    }
+
+    /// JSON pointers to the subtrees of `target` this patch can change, none
+    /// inside another, each a member of an object that exists before the
+    /// patch and still does after it (so it can be put back). `None` when
+    /// that would be the whole object (a patch on a top-level member or the
+    /// root): then the whole object is copied.
+    ///
+    /// A merge patch changes the members it names where it stops descending
+    /// through objects. A JSON patch operation changes its `path` (and a
+    /// move's `from`); a member of an array moves its siblings, so the root
+    /// is then the array (or the nearest ancestor that is an object's
+    /// member). An ancestor removed or replaced by another operation is that
+    /// operation's root, which contains the other.
+    fn roots(&self, target: &Value) -> Option<Vec<String>> {
+        let mut roots = Vec::new();
+        match self {
+            Patch::Merge(body) => merge_roots(target, body, &mut String::new(), &mut roots)?,
+            Patch::Json(ops) => {
+                for op in ops.iter() {
+                    // A test changes nothing; a copy does not change its source.
+                    let from = match op {
+                        json_patch::PatchOperation::Test(_) => continue,
+                        json_patch::PatchOperation::Move(m) => Some(m.from.as_str()),
+                        _ => None,
+                    };
+                    for pointer in std::iter::once(op.path().as_str()).chain(from) {
+                        roots.push(member_root(target, pointer)?);
+                    }
+                }
+            }
+        }
+        roots.sort();
+        roots.dedup();
+        // Sorted, a root's descendants follow it: keep only outermost ones.
+        let mut outer: Vec<String> = Vec::with_capacity(roots.len());
+        for root in roots {
+            if !outer.last().is_some_and(|o| overlaps(o, &root)) {
+                outer.push(root);
+            }
+        }
+        Some(outer)
+    }
+}
+
+/// The members a merge patch `body` changes in `target` (at `at`), pushed
+/// onto `roots`; `None` when that is the whole object.
+fn merge_roots(
+    target: &Value,
+    body: &Value,
+    at: &mut String,
+    roots: &mut Vec<String>,
+) -> Option<()> {
+    let Value::Object(fields) = body else {
+        // A non-object merge patch replaces its target.
+        return None;
+    };
+    for (key, patch) in fields {
+        let len = at.len();
+        at.push('/');
+        at.push_str(&key.replace('~', "~0").replace('/', "~1"));
+        match (target.get(key.as_str()), patch) {
+            (Some(inner @ Value::Object(_)), Value::Object(_)) => {
+                merge_roots(inner, patch, at, roots)?;
+            }
+            _ if len == 0 => return None,
+            _ => roots.push(at.clone()),
+        }
+        at.truncate(len);
+    }
+    Some(())
+}
+
+/// The nearest of `pointer` and its ancestors whose parent is an object
+/// in `target` (not the root); `None` if that is a top-level member or the
+/// root itself.
+fn member_root(target: &Value, pointer: &str) -> Option<String> {
+    let mut at = pointer;
+    loop {
+        let parent = &at[..at.rfind('/')?];
+        if parent.is_empty() {
+            return None;
+        }
+        if target.pointer(parent).is_some_and(Value::is_object) {
+            return Some(at.to_string());
+        }
+        at = parent;
+    }
+}
+
+/// Put `old` back at `pointer` (a member of an object), or remove what is
+/// there when it was absent.
+fn put_back(target: &mut Value, pointer: &str, old: Option<Value>) {
+    let Some(slash) = pointer.rfind('/') else {
+        return;
+    };
+    let key = pointer[slash + 1..].replace("~1", "/").replace("~0", "~");
+    // The parent exists and is an object (see `Patch::roots`).
+    if let Some(Value::Object(parent)) = target.pointer_mut(&pointer[..slash]) {
+        match old {
+            Some(old) => {
+                parent.insert(key, old);
+            }
+            None => {
+                parent.remove(&key);
+            }
+        }
     }
 }
 
@@ -183,21 +410,30 @@ fn is_host_owned(pointer: &str) -> bool {
     HOST_OWNED.iter().any(|owned| overlaps(pointer, owned))
 }
 
+/// The `app.oam.dev/` labels of `v`.
+fn host_labels(v: &Value) -> BTreeMap<String, Value> {
+    v.pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|labels| {
+            labels
+                .iter()
+                .filter(|(k, _)| k.starts_with(HOST_LABEL_PREFIX))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The first `app.oam.dev/` label whose value differs between `a` and `b`.
 fn changed_host_label(a: &Value, b: &Value) -> Option<String> {
-    let host_labels = |v: &Value| -> BTreeMap<String, Value> {
-        v.pointer("/metadata/labels")
-            .and_then(Value::as_object)
-            .map(|labels| {
-                labels
-                    .iter()
-                    .filter(|(k, _)| k.starts_with(HOST_LABEL_PREFIX))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let (before, after) = (host_labels(a), host_labels(b));
+    changed_label(&host_labels(a), &host_labels(b))
+}
+
+/// The first key whose value differs between two label sets, as a field.
+fn changed_label(
+    before: &BTreeMap<String, Value>,
+    after: &BTreeMap<String, Value>,
+) -> Option<String> {
     before
         .keys()
         .chain(after.keys())
@@ -226,6 +462,195 @@ mod tests {
             "metadata": {"name": "web", "labels": {"app.oam.dev/name": "app", "team": "a"}},
             "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}}
         }))
+    }
+
+    /// Every sequence of patches gives the same results, objects and records
+    /// of who wrote what through the scoped path as through the whole-object
+    /// one, and a refused patch leaves the object as it was on both.
+    #[test]
+    fn scoped_patching_matches_whole_object_patching() {
+        use PatchKind::{JsonPatch as J, Merge as M};
+        let base = json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": "web",
+                "labels": {"app.oam.dev/name": "app", "team": "a"},
+                "annotations": {"example.com/a~b": "1"}
+            },
+            "spec": {
+                "replicas": 1,
+                "template": {"spec": {
+                    "containers": [
+                        {"name": "c", "image": "x", "env": [{"name": "A", "value": "1"}]},
+                        {"name": "d", "image": "y"}
+                    ],
+                    "volumes": [{"name": "v0"}]
+                }}
+            }
+        });
+        let sequences: Vec<Vec<(&str, PatchKind, &str)>> = vec![
+            vec![
+                ("a", M, r#"{"spec":{"replicas":2}}"#),
+                ("b", M, r#"{"spec":{"replicas":3}}"#),
+                ("b", M, r#"{"spec":{"replicas":2}}"#),
+                (
+                    "b",
+                    M,
+                    r#"{"spec":{"template":{"spec":{"containers":[]}}}}"#,
+                ),
+            ],
+            vec![
+                (
+                    "a",
+                    M,
+                    r#"{"spec":{"template":{"spec":{"volumes":null,"hostname":"h","dnsConfig":{"options":[{"name":"x"}]}}}}}"#,
+                ),
+                (
+                    "b",
+                    M,
+                    r#"{"spec":{"template":{"spec":{"dnsConfig":{"nameservers":["1.1.1.1"]}}}}}"#,
+                ),
+                (
+                    "b",
+                    M,
+                    r#"{"spec":{"template":{"spec":{"dnsConfig":null}}}}"#,
+                ),
+            ],
+            vec![
+                (
+                    "a",
+                    M,
+                    r#"{"metadata":{"annotations":{"example.com/a~b":"2","new/key":"v"}}}"#,
+                ),
+                (
+                    "b",
+                    M,
+                    r#"{"metadata":{"annotations":{"example.com/a~b":"3"}}}"#,
+                ),
+                ("b", M, r#"{"metadata":{"annotations":null}}"#),
+            ],
+            vec![
+                (
+                    "a",
+                    M,
+                    r#"{"metadata":{"labels":{"team":"b","app.oam.dev/name":"other"}}}"#,
+                ),
+                (
+                    "a",
+                    M,
+                    r#"{"metadata":{"labels":{"app.oam.dev/extra":"x"}}}"#,
+                ),
+                ("a", M, r#"{"metadata":{"labels":{"team":"b"}}}"#),
+                ("b", M, r#"{"metadata":{"labels":null}}"#),
+                ("b", M, r#"{"metadata":{"name":"renamed"}}"#),
+            ],
+            vec![
+                ("a", M, r#"{"data":{"k":"v"},"spec":{"paused":true}}"#),
+                ("b", M, r#"{"data":{"k":"w"}}"#),
+                ("b", M, r#"{"spec":{"paused":false}}"#),
+                ("b", M, r#""a whole new object""#),
+                ("b", M, r#"[]"#),
+            ],
+            vec![
+                (
+                    "a",
+                    J,
+                    r#"[{"op":"add","path":"/spec/template/spec/volumes/-","value":{"name":"v1"}},{"op":"add","path":"/spec/template/spec/containers/0/volumeMounts","value":[{"name":"v1","mountPath":"/m"}]}]"#,
+                ),
+                (
+                    "b",
+                    J,
+                    r#"[{"op":"replace","path":"/spec/template/spec/containers/0/volumeMounts/0/mountPath","value":"/n"}]"#,
+                ),
+                (
+                    "b",
+                    J,
+                    r#"[{"op":"add","path":"/spec/template/spec/containers/1/volumeMounts","value":[]}]"#,
+                ),
+                (
+                    "b",
+                    J,
+                    r#"[{"op":"remove","path":"/spec/template/spec/containers/0"}]"#,
+                ),
+            ],
+            vec![
+                (
+                    "a",
+                    J,
+                    r#"[{"op":"replace","path":"/spec/template/spec/containers/1/image","value":"z"}]"#,
+                ),
+                (
+                    "b",
+                    J,
+                    r#"[{"op":"add","path":"/spec/template/spec/containers/0","value":{"name":"first"}}]"#,
+                ),
+                (
+                    "b",
+                    J,
+                    r#"[{"op":"move","from":"/spec/template/spec/containers/0/env","path":"/spec/template/spec/env"}]"#,
+                ),
+                (
+                    "b",
+                    J,
+                    r#"[{"op":"copy","from":"/spec/template/spec/volumes","path":"/spec/template/volumes"}]"#,
+                ),
+                (
+                    "b",
+                    J,
+                    r#"[{"op":"add","path":"/spec/x","value":{}},{"op":"add","path":"/spec/x/y","value":1},{"op":"remove","path":"/spec/x"}]"#,
+                ),
+            ],
+            vec![
+                (
+                    "a",
+                    J,
+                    r#"[{"op":"test","path":"/spec/replicas","value":1},{"op":"replace","path":"/spec/replicas","value":4}]"#,
+                ),
+                (
+                    "a",
+                    J,
+                    r#"[{"op":"test","path":"/spec/replicas","value":1}]"#,
+                ),
+                (
+                    "a",
+                    J,
+                    r#"[{"op":"add","path":"/spec/a","value":1},{"op":"remove","path":"/spec/nothing"}]"#,
+                ),
+                (
+                    "b",
+                    J,
+                    r#"[{"op":"replace","path":"/metadata/name","value":"x"}]"#,
+                ),
+                (
+                    "b",
+                    J,
+                    r#"[{"op":"add","path":"/metadata/labels/app.oam.dev~1name","value":"x"}]"#,
+                ),
+                ("b", J, r#"[{"op":"add","path":"/status","value":{}}]"#),
+                ("b", J, r#"[{"op":"remove","path":"/spec"}]"#),
+            ],
+        ];
+        for (n, sequence) in sequences.iter().enumerate() {
+            let mut scoped = Tracked::new(base.clone());
+            let mut whole = Tracked::new(base.clone());
+            for (step, (writer, kind, body)) in sequence.iter().enumerate() {
+                let before = scoped.value().clone();
+                let a = scoped.apply_with(writer, *kind, body, true);
+                let b = whole.apply_with(writer, *kind, body, false);
+                let at = format!("sequence {n}, step {step}: {body}");
+                assert_eq!(a, b, "{at}");
+                assert_eq!(scoped.value(), whole.value(), "{at}");
+                assert_eq!(scoped.written, whole.written, "{at}");
+                if a.is_err() {
+                    assert_eq!(
+                        scoped.value(),
+                        &before,
+                        "{at}: a refused patch changed the object"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
