@@ -1,5 +1,7 @@
 //! The runtime pieces a `no_std` plugin gets from [`crate::no_std_runtime!`]:
-//! what happens on a panic, and the canonical ABI's `cabi_realloc`.
+//! what happens on a panic, and the canonical ABI's `cabi_realloc`; and
+//! [`Malloc`], the C library's allocator, which [`crate::CallArena`] takes
+//! its memory from on wasm32.
 #![cfg(target_arch = "wasm32")]
 
 use alloc::alloc::{GlobalAlloc, Layout, alloc};

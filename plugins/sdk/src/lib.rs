@@ -60,9 +60,10 @@
 #![no_std]
 
 // `no_std` so that a plugin can be `no_std` too (the built-ins are): a
-// component without the standard library imports no WASI at all, and the
-// host instantiates it in about two thirds of the time. Plugins with std use
-// it unchanged. Natively (tests, `log` to stderr) std is there.
+// component without the standard library imports no WASI at all, and each of
+// its calls costs the host about 1.4 µs less (8.5 → 7.1 µs for a fresh
+// instance; see plugins/README.md). Plugins with std use it unchanged.
+// Natively (tests, `log` to stderr) std is there.
 extern crate alloc;
 #[cfg(not(target_arch = "wasm32"))]
 extern crate std;
