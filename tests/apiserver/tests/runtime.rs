@@ -45,6 +45,21 @@ fn describe(e: &WatchEvent<ConfigMap>) -> String {
 }
 
 /// The next event that is not a bookmark.
+/// Create ConfigMap `name`, then merge-patch a data key into it; the
+/// resourceVersion of the create.
+async fn create_then_patch(api: &Api<ConfigMap>, pp: &PostParams, name: &str) -> String {
+    let created = api.create(pp, &cm(name, json!({}))).await.unwrap();
+    let rv = created.metadata.resource_version.clone().unwrap();
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"x": "1"}})),
+    )
+    .await
+    .unwrap();
+    rv
+}
+
 async fn next_change(
     s: &mut (impl futures::Stream<Item = kube::Result<WatchEvent<ConfigMap>>> + Unpin),
 ) -> String {
@@ -74,15 +89,7 @@ async fn watch_streams_replays_and_expires() {
         .boxed();
     assert_eq!(next_change(&mut fresh).await, "ADDED before");
 
-    let created = api.create(&pp, &cm("a", json!({}))).await.unwrap();
-    let rv = created.metadata.resource_version.clone().unwrap();
-    api.patch(
-        "a",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"x": "1"}})),
-    )
-    .await
-    .unwrap();
+    let rv = create_then_patch(&api, &pp, "a").await;
     api.delete("a", &Default::default()).await.unwrap();
     assert_eq!(next_change(&mut fresh).await, "ADDED a");
     assert_eq!(next_change(&mut fresh).await, "MODIFIED a");
@@ -129,18 +136,7 @@ async fn watch_streams_replays_and_expires() {
 async fn a_burst_on_one_kind_does_not_expire_another_kinds_resume_point() {
     let server = ApiServer::start();
     let api: Api<ConfigMap> = Api::namespaced(client(&server), "default");
-    let created = api
-        .create(&PostParams::default(), &cm("a", json!({})))
-        .await
-        .unwrap();
-    let rv = created.metadata.resource_version.clone().unwrap();
-    api.patch(
-        "a",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"x": "1"}})),
-    )
-    .await
-    .unwrap();
+    let rv = create_then_patch(&api, &PostParams::default(), "a").await;
     // More events of another kind than a global history of the old size
     // (4,096) held: the history is per resource, like the watch cache's.
     for i in 0..5000 {
