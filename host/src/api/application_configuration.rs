@@ -273,6 +273,11 @@ pub struct ApplicationConfigurationStatus {
     /// reconcile, all in its namespace. Objects that leave this list are pruned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub applied_resources: Vec<TypedReference>,
+    /// Only in the controller's watch cache: this whole status as JSON text,
+    /// every field above left empty (see `controller::cache`). Never
+    /// serialized, so never sent to the API server nor in the CRD schema.
+    #[serde(skip)]
+    pub cached_text: Option<Box<str>>,
 }
 
 /// DependencyStatus represents the observed state of the dependency of an

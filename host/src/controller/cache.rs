@@ -10,18 +10,25 @@
 //! `managedFields` are dropped (nothing here reads them) and those JSON
 //! fields are kept as their text; a reader that needs them whole parses
 //! them back ([`unpack_app`], [`unpack_component`], [`unpack_revision`]).
-//! Everything else (names, references, status, labels, annotations) stays
-//! as it was, so the many readers that look only at those need nothing.
+//! An AppConfig's status is kept as its text too
+//! ([`ApplicationConfigurationStatus::cached_text`]): typed, with its
+//! inventory, per-trait results and conditions as separate strings, it was
+//! most of what an app cost in the cache. Everything else (names,
+//! references, labels, annotations) stays as it was, so the many readers
+//! that look only at those need nothing.
 //!
 //! Readers that must unpack: render (both of its callers, the reconcile and
 //! HealthScope probes), the Definitions-in-use lookup, the revision
-//! recorder. Must not touch anything but the cached copy.
+//! recorder; readers of a cached app's status go through [`app_status`].
+//! Must not touch anything but the cached copy.
+
+use std::borrow::Cow;
 
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use kube::Resource;
 use serde_json::Value;
 
-use crate::api::{ApplicationConfiguration, Component, Object};
+use crate::api::{ApplicationConfiguration, ApplicationConfigurationStatus, Component, Object};
 
 /// The one key of a packed JSON object; its value is the object's text.
 /// (A user's object with only this key, a string, would be read as packed:
@@ -56,13 +63,22 @@ fn unpack(object: &mut Object) {
     }
 }
 
-/// Cache form of an AppConfig: its traits as text.
+/// Cache form of an AppConfig: its traits and its status as text.
 pub fn pack_app(app: &mut ApplicationConfiguration) {
     slim(app);
     for component in &mut app.spec.components {
         for t in component.traits.iter_mut().flatten() {
             pack(&mut t.trait_);
         }
+    }
+    if let Some(status) = &mut app.status
+        && status.cached_text.is_none()
+        && let Ok(text) = serde_json::to_string(status)
+    {
+        *status = ApplicationConfigurationStatus {
+            cached_text: Some(text.into()),
+            ..ApplicationConfigurationStatus::default()
+        };
     }
 }
 
@@ -74,7 +90,23 @@ pub fn unpack_app(app: &ApplicationConfiguration) -> ApplicationConfiguration {
             unpack(&mut t.trait_);
         }
     }
+    if let Some(status) = app_status(&app) {
+        app.status = Some(status.into_owned());
+    }
     app
+}
+
+/// The status of an AppConfig from the cache, whole.
+pub fn app_status(
+    app: &ApplicationConfiguration,
+) -> Option<Cow<'_, ApplicationConfigurationStatus>> {
+    let status = app.status.as_ref()?;
+    Some(match &status.cached_text {
+        // Our own serialization of a status: it reads back. Were it ever not
+        // to, an empty status only means nothing is pruned this time.
+        Some(text) => Cow::Owned(serde_json::from_str(text).unwrap_or_default()),
+        None => Cow::Borrowed(status),
+    })
 }
 
 /// Cache form of a Component: its workload as text.
@@ -137,6 +169,16 @@ mod tests {
                     "spec": {"replicaCount": 2}}},
                 {"trait": {}},
             ]}]},
+            "status": {
+                "conditions": [{"type": "Synced", "status": "True", "reason": "ReconcileSuccess",
+                    "lastTransitionTime": "2026-12-05T00:00:00Z"}],
+                "workloads": [{"componentName": "web", "componentRevisionName": "web-v1",
+                    "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                    "traits": [{"traitRef": {"apiVersion": "core.oam.dev/v1alpha2",
+                        "kind": "ManualScalerTrait", "name": "web-scaler"}, "status": "Applied"}]}],
+                "appliedResources": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                    "name": "web", "uid": "u-1"}],
+            },
         }))
         .unwrap();
         app.metadata.managed_fields = managed();
@@ -145,6 +187,19 @@ mod tests {
         let traits = cached.spec.components[0].traits.as_ref().unwrap();
         assert!(is_packed(&traits[0].trait_));
         assert!(is_packed(&traits[1].trait_));
+        let status = cached.status.as_ref().unwrap();
+        assert!(status.cached_text.is_some());
+        assert!(status.workloads.is_empty() && status.applied_resources.is_empty());
+        assert_eq!(
+            json(&app_status(&cached).unwrap()),
+            json(&app.status),
+            "a cached status reads back whole"
+        );
+        assert_eq!(
+            json(&cached)["status"],
+            json!({}),
+            "the text is never serialized"
+        );
         assert_eq!(cached.metadata.labels, app.metadata.labels);
         let mut again = cached.clone();
         pack_app(&mut again);

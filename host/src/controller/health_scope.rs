@@ -138,7 +138,8 @@ fn same_workload(a: &crate::contract::ObjectRef, b: &TypedReference) -> bool {
 
 /// Whether `app`'s status lists `workload` as one of its workloads.
 fn lists(app: &ApplicationConfiguration, workload: &TypedReference) -> bool {
-    app.status.iter().flat_map(|s| &s.workloads).any(|w| {
+    let status = crate::controller::cache::app_status(app);
+    status.iter().flat_map(|s| &s.workloads).any(|w| {
         w.workload_ref.as_ref().is_some_and(|r| {
             r.api_version == workload.api_version
                 && r.kind == workload.kind
@@ -326,6 +327,32 @@ mod tests {
         let unsure = aggregate(&[member("HEALTHY"), member("UNKNOWN")]);
         assert_eq!(unsure.health_status, "UNKNOWN");
         assert_eq!(aggregate(&[]).health_status, "HEALTHY");
+    }
+
+    #[test]
+    fn a_cached_app_whose_status_lists_a_member_is_a_candidate() {
+        let mut app: ApplicationConfiguration = serde_json::from_value(json!({
+            "apiVersion": "core.oam.dev/v1alpha2", "kind": "ApplicationConfiguration",
+            "metadata": {"name": "app", "namespace": "default"},
+            "spec": {"components": [{"componentName": "web"}]},
+            "status": {"workloads": [{"componentName": "web", "workloadRef":
+                {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}]},
+        }))
+        .unwrap();
+        crate::controller::cache::pack_app(&mut app);
+        let scope = |name: &str| -> HealthScope {
+            serde_json::from_value(json!({
+                "apiVersion": "core.oam.dev/v1alpha2", "kind": "HealthScope",
+                "metadata": {"name": "health", "namespace": "default"},
+                "spec": {"workloadRefs": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                    "name": name}]},
+            }))
+            .unwrap()
+        };
+        let apps = [Arc::new(app)];
+        assert_eq!(candidates(&apps, &scope("web"), "default").len(), 1);
+        assert!(candidates(&apps, &scope("db"), "default").is_empty());
+        assert!(candidates(&apps, &scope("web"), "other").is_empty());
     }
 
     #[test]

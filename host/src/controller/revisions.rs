@@ -438,7 +438,7 @@ fn in_use(apps: &Store<ApplicationConfiguration>, namespace: &str) -> BTreeSet<S
                 .iter()
                 .filter_map(|c| c.revision_name.clone()),
         );
-        if let Some(status) = &app.status {
+        if let Some(status) = crate::controller::cache::app_status(&app) {
             names.extend(
                 status
                     .workloads
@@ -488,4 +488,33 @@ pub fn of_components(
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::reflector::store::Writer;
+
+    #[test]
+    fn revisions_in_use_include_those_a_cached_apps_status_names() {
+        let mut app: ApplicationConfiguration = serde_json::from_value(json!({
+            "apiVersion": "core.oam.dev/v1alpha2", "kind": "ApplicationConfiguration",
+            "metadata": {"name": "app", "namespace": "default"},
+            "spec": {"components": [{"revisionName": "web-v3"}]},
+            "status": {
+                "workloads": [{"componentName": "web", "componentRevisionName": "web-v2"}],
+                "historyWorkloads": [{"revision": "web-v1"}],
+            },
+        }))
+        .unwrap();
+        crate::controller::cache::pack_app(&mut app);
+        let mut writer = Writer::<ApplicationConfiguration>::default();
+        writer.apply_watcher_event(&watcher::Event::Apply(app));
+        let names = in_use(&writer.as_reader(), "default");
+        assert_eq!(
+            names.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["web-v1", "web-v2", "web-v3"]
+        );
+        assert!(in_use(&writer.as_reader(), "other").is_empty());
+    }
 }
