@@ -91,6 +91,10 @@ pub struct ComponentTrait {
     #[serde(rename = "trait")]
     #[schemars(schema_with = "preserve_unknown_object")]
     pub trait_: Object,
+    /// Only in the controller's watch cache: `trait` as JSON text, `trait`
+    /// left empty (see `controller::cache`). Never serialized.
+    #[serde(skip)]
+    pub cached_text: Option<Box<str>>,
     /// DataOutputs specify the data output sources from this trait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_outputs: Option<Vec<DataOutput>>,

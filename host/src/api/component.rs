@@ -32,6 +32,10 @@ pub struct ComponentSpec {
     /// and `kind` and so rejects typed workloads (examples/typed-component).
     #[schemars(schema_with = "preserve_unknown_object")]
     pub workload: Object,
+    /// Only in the controller's watch cache: `workload` as JSON text,
+    /// `workload` left empty (see `controller::cache`). Never serialized.
+    #[serde(skip)]
+    pub cached_text: Option<Box<str>>,
     /// Parameters exposed by this component. ApplicationConfigurations that reference
     /// this component may specify values for these parameters, which will in turn be
     /// injected into the embedded workload.

@@ -3,19 +3,24 @@
 //!
 //! At 10,000 apps the reflector stores hold tens of thousands of objects,
 //! and most of their memory was free-form JSON: a trait of an AppConfig, the
-//! workload of a Component, the data of a ControllerRevision. Parsed, such a
-//! small object is a tree of maps some ten times the size of its text. So
-//! before an object is cached ([`pack_app`], [`pack_component`],
-//! [`pack_revision`], given to the watch's `.modify()`), its
-//! `managedFields` are dropped (nothing here reads them) and those JSON
-//! fields are kept as their text; a reader that needs them whole parses
-//! them back ([`unpack_app`], [`unpack_component`], [`unpack_revision`]).
-//! An AppConfig's status is kept as its text too
-//! ([`ApplicationConfigurationStatus::cached_text`]): typed, with its
-//! inventory, per-trait results and conditions as separate strings, it was
-//! most of what an app cost in the cache. Everything else (names,
-//! references, labels, annotations) stays as it was, so the many readers
-//! that look only at those need nothing.
+//! workload of a Component, the data of a ControllerRevision, an AppConfig's
+//! status. Parsed, such a small object is a tree of maps and strings several
+//! times the size of its text. So before an object is cached ([`pack_app`],
+//! [`pack_component`], [`pack_revision`], given to the watch's `.modify()`),
+//! its `managedFields` are dropped (nothing here reads them) and those
+//! fields are kept as their JSON text; a reader that needs them whole parses
+//! them back ([`unpack_app`], [`unpack_component`], [`unpack_revision`],
+//! [`app_status`]).
+//!
+//! The text goes into a field that serde skips (`cached_text` of
+//! [`ComponentTrait`](crate::api::ComponentTrait),
+//! [`ComponentSpec`](crate::api::ComponentSpec) and
+//! [`ApplicationConfigurationStatus`]), and the field it came from is left
+//! empty. An empty map or list allocates nothing, where a map holding just
+//! the text would take a 640-byte B-tree node. The text is never
+//! serialized, so a packed object cannot reach the API server as such.
+//! Everything else (names, references, labels, annotations) stays as it
+//! was, so the many readers that look only at those need nothing.
 //!
 //! Readers that must unpack: render (both of its callers, the reconcile and
 //! HealthScope probes), the Definitions-in-use lookup, the revision
@@ -30,34 +35,23 @@ use serde_json::Value;
 
 use crate::api::{ApplicationConfiguration, ApplicationConfigurationStatus, Component, Object};
 
-/// The one key of a packed JSON object; its value is the object's text.
-/// (A user's object with only this key, a string, would be read as packed:
-/// the name is chosen so that none has it.)
-const PACKED: &str = "oam-wasm.cache/json";
-
 /// Drop what no reader of a cached object needs: `managedFields`.
 pub fn slim<K: Resource>(object: &mut K) {
     object.meta_mut().managed_fields = None;
 }
 
-fn is_packed(object: &Object) -> bool {
-    object.len() == 1 && object.get(PACKED).is_some_and(Value::is_string)
+/// Move `object` into `text` as its JSON text, leaving `object` empty.
+/// Packing a packed object changes nothing.
+fn pack(object: &mut Object, text: &mut Option<Box<str>>) {
+    if text.is_none() {
+        *text = Some(Value::Object(std::mem::take(object)).to_string().into());
+    }
 }
 
-fn pack(object: &mut Object) {
-    if is_packed(object) {
-        return;
-    }
-    let text = Value::Object(std::mem::take(object)).to_string();
-    object.insert(PACKED.to_string(), Value::String(text));
-}
-
-fn unpack(object: &mut Object) {
-    if !is_packed(object) {
-        return;
-    }
-    if let Some(Value::String(text)) = object.get(PACKED)
-        && let Ok(Value::Object(whole)) = serde_json::from_str(text)
+/// Put `object` back from `text` (`pack`'s own output, so it parses).
+fn unpack(object: &mut Object, text: &mut Option<Box<str>>) {
+    if let Some(packed) = text.take()
+        && let Ok(Value::Object(whole)) = serde_json::from_str(&packed)
     {
         *object = whole;
     }
@@ -68,7 +62,7 @@ pub fn pack_app(app: &mut ApplicationConfiguration) {
     slim(app);
     for component in &mut app.spec.components {
         for t in component.traits.iter_mut().flatten() {
-            pack(&mut t.trait_);
+            pack(&mut t.trait_, &mut t.cached_text);
         }
     }
     if let Some(status) = &mut app.status
@@ -87,7 +81,7 @@ pub fn unpack_app(app: &ApplicationConfiguration) -> ApplicationConfiguration {
     let mut app = app.clone();
     for component in &mut app.spec.components {
         for t in component.traits.iter_mut().flatten() {
-            unpack(&mut t.trait_);
+            unpack(&mut t.trait_, &mut t.cached_text);
         }
     }
     if let Some(status) = app_status(&app) {
@@ -112,13 +106,15 @@ pub fn app_status(
 /// Cache form of a Component: its workload as text.
 pub fn pack_component(component: &mut Component) {
     slim(component);
-    pack(&mut component.spec.workload);
+    let spec = &mut component.spec;
+    pack(&mut spec.workload, &mut spec.cached_text);
 }
 
 /// A Component from the cache, whole.
 pub fn unpack_component(component: &Component) -> Component {
     let mut component = component.clone();
-    unpack(&mut component.spec.workload);
+    let spec = &mut component.spec;
+    unpack(&mut spec.workload, &mut spec.cached_text);
     component
 }
 
@@ -185,8 +181,9 @@ mod tests {
         let mut cached = app.clone();
         pack_app(&mut cached);
         let traits = cached.spec.components[0].traits.as_ref().unwrap();
-        assert!(is_packed(&traits[0].trait_));
-        assert!(is_packed(&traits[1].trait_));
+        for t in traits {
+            assert!(t.trait_.is_empty() && t.cached_text.is_some());
+        }
         let status = cached.status.as_ref().unwrap();
         assert!(status.cached_text.is_some());
         assert!(status.workloads.is_empty() && status.applied_resources.is_empty());
@@ -196,16 +193,19 @@ mod tests {
             "a cached status reads back whole"
         );
         assert_eq!(
-            json(&cached)["status"],
-            json!({}),
+            (
+                &json(&cached)["spec"]["components"][0]["traits"][0],
+                &json(&cached)["status"]
+            ),
+            (&json!({"trait": {}}), &json!({})),
             "the text is never serialized"
         );
         assert_eq!(cached.metadata.labels, app.metadata.labels);
         let mut again = cached.clone();
         pack_app(&mut again);
         assert_eq!(
-            json(&again),
-            json(&cached),
+            format!("{again:?}"),
+            format!("{cached:?}"),
             "packing twice changes nothing more"
         );
         app.metadata.managed_fields = None;
@@ -230,7 +230,8 @@ mod tests {
         component.metadata.managed_fields = managed();
         let mut cached = component.clone();
         pack_component(&mut cached);
-        assert!(is_packed(&cached.spec.workload));
+        assert!(cached.spec.workload.is_empty() && cached.spec.cached_text.is_some());
+        assert_eq!(json(&cached)["spec"], json!({"workload": {}}));
         component.metadata.managed_fields = None;
         assert_eq!(json(&unpack_component(&cached)), json(&component));
 
