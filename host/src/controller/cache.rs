@@ -33,7 +33,9 @@ use k8s_openapi::api::apps::v1::ControllerRevision;
 use kube::Resource;
 use serde_json::Value;
 
-use crate::api::{ApplicationConfiguration, ApplicationConfigurationStatus, Component, Object};
+use crate::api::{
+    ApplicationConfiguration, ApplicationConfigurationStatus, Component, ComponentTrait, Object,
+};
 
 /// Drop what no reader of a cached object needs: `managedFields`.
 pub fn slim<K: Resource>(object: &mut K) {
@@ -88,6 +90,17 @@ pub fn unpack_app(app: &ApplicationConfiguration) -> ApplicationConfiguration {
         app.status = Some(status.into_owned());
     }
     app
+}
+
+/// One trait of an AppConfig from the cache, whole.
+pub fn trait_object(t: &ComponentTrait) -> Cow<'_, Object> {
+    match &t.cached_text {
+        Some(text) => Cow::Owned(match serde_json::from_str(text) {
+            Ok(Value::Object(whole)) => whole,
+            _ => Object::new(),
+        }),
+        None => Cow::Borrowed(&t.trait_),
+    }
 }
 
 /// The status of an AppConfig from the cache, whole.
@@ -184,6 +197,11 @@ mod tests {
         for t in traits {
             assert!(t.trait_.is_empty() && t.cached_text.is_some());
         }
+        assert_eq!(
+            Value::Object(trait_object(&traits[0]).into_owned()),
+            json(&app.spec.components[0].traits.as_ref().unwrap()[0].trait_),
+            "a cached trait reads back whole"
+        );
         let status = cached.status.as_ref().unwrap();
         assert!(status.cached_text.is_some());
         assert!(status.workloads.is_empty() && status.applied_resources.is_empty());

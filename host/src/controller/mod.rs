@@ -780,10 +780,10 @@ fn uses(
             }
         }
     }
-    let app = cache::unpack_app(app);
     for entry in &app.spec.components {
         for t in entry.traits.iter().flatten() {
-            let field = |f: &str| t.trait_.get(f).and_then(|v| v.as_str());
+            let object = cache::trait_object(t);
+            let field = |f: &str| object.get(f).and_then(|v| v.as_str());
             if let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) {
                 let info = defs.kinds().get_or_guess(api_version, kind);
                 if let Some(def) = defs.trait_for_kind(&info) {
@@ -993,5 +993,43 @@ impl AppsByComponent {
             .get(&(namespace.to_string(), component.to_string()))
             .map(|apps| apps.iter().cloned().collect())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::reflector::store::Writer;
+
+    #[test]
+    fn a_cached_app_uses_the_definitions_of_its_workload_and_traits() {
+        let defs = Definitions::builtin().unwrap();
+        let mut component: Component = serde_json::from_value(json!({
+            "apiVersion": "core.oam.dev/v1alpha2", "kind": "Component",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"workload": {"apiVersion": "core.oam.dev/v1alpha2",
+                "kind": "ContainerizedWorkload", "spec": {"containers": []}}},
+        }))
+        .unwrap();
+        cache::pack_component(&mut component);
+        let mut components = Writer::<Component>::default();
+        components.apply_watcher_event(&Event::Apply(component));
+        let mut app: ApplicationConfiguration = serde_json::from_value(json!({
+            "apiVersion": "core.oam.dev/v1alpha2", "kind": "ApplicationConfiguration",
+            "metadata": {"name": "app", "namespace": "default"},
+            "spec": {"components": [{"componentName": "web", "traits": [
+                {"trait": {"apiVersion": "core.oam.dev/v1alpha2", "kind": "ManualScalerTrait",
+                    "spec": {"replicaCount": 2}}},
+            ]}]},
+        }))
+        .unwrap();
+        cache::pack_app(&mut app);
+        assert_eq!(
+            uses(&app, &components.as_reader(), &defs),
+            BTreeSet::from([
+                "containerizedworkloads.core.oam.dev".to_string(),
+                "manualscalertraits.core.oam.dev".to_string(),
+            ])
+        );
     }
 }
