@@ -540,6 +540,15 @@ impl Renderer<'_> {
         revisions: &ComponentRevisions,
         observed: &Observed,
     ) -> Result<Rendered, RenderError> {
+        debug_assert!(
+            app.spec
+                .components
+                .iter()
+                .flat_map(|c| c.traits.iter().flatten())
+                .all(|t| t.cached_text.is_none())
+                && components.values().all(|c| c.spec.cached_text.is_none()),
+            "render was given an object packed for a watch cache: unpack it first (controller::cache)"
+        );
         let namespace = app.namespace().unwrap_or_else(|| "default".to_string());
         let blame = Blame::of("ApplicationConfiguration", &namespace, &app.name_any());
         let graph = Graph::of(app, &blame)?;
