@@ -50,12 +50,19 @@ fn pack(object: &mut Object, text: &mut Option<Box<str>>) {
     }
 }
 
-/// Put `object` back from `text` (`pack`'s own output, so it parses).
+/// Put `object` back from `text`.
 fn unpack(object: &mut Object, text: &mut Option<Box<str>>) {
-    if let Some(packed) = text.take()
-        && let Ok(Value::Object(whole)) = serde_json::from_str(&packed)
-    {
-        *object = whole;
+    if let Some(packed) = text.take() {
+        *object = parse_object(&packed);
+    }
+}
+
+/// `pack`'s own output read back: it parses. Were it ever not to, the
+/// object reads as empty, which a reader reports as a missing field.
+fn parse_object(text: &str) -> Object {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(whole)) => whole,
+        _ => Object::new(),
     }
 }
 
@@ -86,8 +93,10 @@ pub fn unpack_app(app: &ApplicationConfiguration) -> ApplicationConfiguration {
             unpack(&mut t.trait_, &mut t.cached_text);
         }
     }
-    if let Some(status) = app_status(&app) {
-        app.status = Some(status.into_owned());
+    if let Some(status) = &mut app.status
+        && let Some(text) = status.cached_text.take()
+    {
+        *status = serde_json::from_str(&text).unwrap_or_default();
     }
     app
 }
@@ -95,10 +104,7 @@ pub fn unpack_app(app: &ApplicationConfiguration) -> ApplicationConfiguration {
 /// One trait of an AppConfig from the cache, whole.
 pub fn trait_object(t: &ComponentTrait) -> Cow<'_, Object> {
     match &t.cached_text {
-        Some(text) => Cow::Owned(match serde_json::from_str(text) {
-            Ok(Value::Object(whole)) => whole,
-            _ => Object::new(),
-        }),
+        Some(text) => Cow::Owned(parse_object(text)),
         None => Cow::Borrowed(&t.trait_),
     }
 }
