@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::{assert_error, docs, engine, fixture, render_error};
 use oam_wasm::render::{Observed, Reason, Rendered};
