@@ -96,7 +96,7 @@ pub fn unpack_app(app: &ApplicationConfiguration) -> ApplicationConfiguration {
     if let Some(status) = &mut app.status
         && let Some(text) = status.cached_text.take()
     {
-        *status = serde_json::from_str(&text).unwrap_or_default();
+        *status = parse_status(&text);
     }
     app
 }
@@ -115,11 +115,15 @@ pub fn app_status(
 ) -> Option<Cow<'_, ApplicationConfigurationStatus>> {
     let status = app.status.as_ref()?;
     Some(match &status.cached_text {
-        // Our own serialization of a status: it reads back. Were it ever not
-        // to, an empty status only means nothing is pruned this time.
-        Some(text) => Cow::Owned(serde_json::from_str(text).unwrap_or_default()),
+        Some(text) => Cow::Owned(parse_status(text)),
         None => Cow::Borrowed(status),
     })
+}
+
+/// `pack_app`'s serialization of a status read back: it parses. Were it
+/// ever not to, an empty status only means nothing is pruned this time.
+fn parse_status(text: &str) -> ApplicationConfigurationStatus {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
 /// Cache form of a Component: its workload as text.
