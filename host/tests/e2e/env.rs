@@ -366,6 +366,27 @@ impl Env {
         Some(serde_json::to_value(object).unwrap())
     }
 
+    /// Play the Deployment controller on the API server double: `available`
+    /// of the Deployment `name`'s one replica are available, for its current
+    /// generation. Only for the double (a real cluster runs its own).
+    pub async fn set_deployment_available(&self, name: &str, available: i64) {
+        let server = self
+            .server()
+            .expect("only the API server double takes a status from a test");
+        let deployment = self.get("apps/v1", "Deployment", name).await.unwrap();
+        server
+            .patch_status(
+                "apps/v1",
+                "Deployment",
+                Some(&self.ns),
+                name,
+                json!({"observedGeneration": deployment["metadata"]["generation"],
+                       "replicas": 1, "updatedReplicas": 1,
+                       "readyReplicas": available, "availableReplicas": available}),
+            )
+            .unwrap();
+    }
+
     /// Create or replace the ConfigMap `name` in the test's namespace,
     /// holding `wasm` under `plugin.wasm`.
     pub async fn put_configmap(&self, name: &str, wasm: &[u8]) {

@@ -218,24 +218,6 @@ async fn a_missing_scope_is_reported_and_does_not_hold_up_deletion() {
     .await;
 }
 
-/// Play the Deployment controller: `available` of the Deployment's replicas
-/// are available, for its current generation.
-async fn set_available(env: &Env, name: &str, available: i64) {
-    let server = env.server().unwrap();
-    let deployment = env.get("apps/v1", "Deployment", name).await.unwrap();
-    server
-        .patch_status(
-            "apps/v1",
-            "Deployment",
-            Some(&env.ns),
-            name,
-            json!({"observedGeneration": deployment["metadata"]["generation"],
-                   "replicas": 1, "updatedReplicas": 1,
-                   "readyReplicas": available, "availableReplicas": available}),
-        )
-        .unwrap();
-}
-
 fn scope_health(scope: &Value) -> Option<&str> {
     scope
         .pointer("/status/scopeHealthCondition/healthStatus")
@@ -296,7 +278,7 @@ async fn a_health_scope_is_healthy_only_when_every_member_is_available() {
     );
 
     // One available: still unhealthy, the other named as the reason.
-    set_available(&env, "web", 1).await;
+    env.set_deployment_available("web", 1).await;
     let scope = wait_health(&env, "example-health-scope", "UNHEALTHY", 1).await;
     assert_eq!(member(&scope, "web")["healthStatus"], "HEALTHY");
     let worker = member(&scope, "worker");
@@ -308,12 +290,12 @@ async fn a_health_scope_is_healthy_only_when_every_member_is_available() {
     );
 
     // Both available: healthy.
-    set_available(&env, "worker", 1).await;
+    env.set_deployment_available("worker", 1).await;
     let scope = wait_health(&env, "example-health-scope", "HEALTHY", 2).await;
     assert_eq!(member(&scope, "worker")["healthStatus"], "HEALTHY");
 
     // A Deployment that loses its pods makes the scope unhealthy again.
-    set_available(&env, "web", 0).await;
+    env.set_deployment_available("web", 0).await;
     wait_health(&env, "example-health-scope", "UNHEALTHY", 1).await;
     env.assert_host_alive();
 }
