@@ -85,6 +85,15 @@ pub fn pack_app(app: &mut ApplicationConfiguration) {
     }
 }
 
+/// Tests' shorthand: the AppConfig `object` describes, in the form the
+/// watch cache keeps it.
+#[cfg(test)]
+pub fn packed_app(object: Value) -> ApplicationConfiguration {
+    let mut app = serde_json::from_value(object).expect("an AppConfig");
+    pack_app(&mut app);
+    app
+}
+
 /// An AppConfig from the cache, whole.
 pub fn unpack_app(app: &ApplicationConfiguration) -> ApplicationConfiguration {
     let mut app = app.clone();

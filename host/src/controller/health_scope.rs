@@ -331,15 +331,13 @@ mod tests {
 
     #[test]
     fn a_cached_app_whose_status_lists_a_member_is_a_candidate() {
-        let mut app: ApplicationConfiguration = serde_json::from_value(json!({
+        let app = crate::controller::cache::packed_app(json!({
             "apiVersion": "core.oam.dev/v1alpha2", "kind": "ApplicationConfiguration",
             "metadata": {"name": "app", "namespace": "default"},
             "spec": {"components": [{"componentName": "web"}]},
             "status": {"workloads": [{"componentName": "web", "workloadRef":
                 {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}]},
-        }))
-        .unwrap();
-        crate::controller::cache::pack_app(&mut app);
+        }));
         let scope = |name: &str| -> HealthScope {
             serde_json::from_value(json!({
                 "apiVersion": "core.oam.dev/v1alpha2", "kind": "HealthScope",

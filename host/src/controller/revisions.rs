@@ -497,7 +497,7 @@ mod tests {
 
     #[test]
     fn revisions_in_use_include_those_a_cached_apps_status_names() {
-        let mut app: ApplicationConfiguration = serde_json::from_value(json!({
+        let app = crate::controller::cache::packed_app(json!({
             "apiVersion": "core.oam.dev/v1alpha2", "kind": "ApplicationConfiguration",
             "metadata": {"name": "app", "namespace": "default"},
             "spec": {"components": [{"revisionName": "web-v3"}]},
@@ -505,9 +505,7 @@ mod tests {
                 "workloads": [{"componentName": "web", "componentRevisionName": "web-v2"}],
                 "historyWorkloads": [{"revision": "web-v1"}],
             },
-        }))
-        .unwrap();
-        crate::controller::cache::pack_app(&mut app);
+        }));
         let mut writer = Writer::<ApplicationConfiguration>::default();
         writer.apply_watcher_event(&watcher::Event::Apply(app));
         let names = in_use(&writer.as_reader(), "default");
