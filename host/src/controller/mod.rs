@@ -1014,16 +1014,14 @@ mod tests {
         cache::pack_component(&mut component);
         let mut components = Writer::<Component>::default();
         components.apply_watcher_event(&Event::Apply(component));
-        let mut app: ApplicationConfiguration = serde_json::from_value(json!({
+        let app = cache::packed_app(json!({
             "apiVersion": "core.oam.dev/v1alpha2", "kind": "ApplicationConfiguration",
             "metadata": {"name": "app", "namespace": "default"},
             "spec": {"components": [{"componentName": "web", "traits": [
                 {"trait": {"apiVersion": "core.oam.dev/v1alpha2", "kind": "ManualScalerTrait",
                     "spec": {"replicaCount": 2}}},
             ]}]},
-        }))
-        .unwrap();
-        cache::pack_app(&mut app);
+        }));
         assert_eq!(
             uses(&app, &components.as_reader(), &defs),
             BTreeSet::from([
