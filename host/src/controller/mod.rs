@@ -390,6 +390,7 @@ pub async fn run(client: Client, engine: Engine, config: Config) -> Result<(), C
     });
     let mut controller = Controller::for_stream(app_stream, apps)
         .with_config(ControllerConfig::default().concurrency(config.concurrency))
+        .trigger_backoff(EachWatchBacksOff)
         .reconcile_on(triggered);
     for (group, version, kind) in OWNED_KINDS {
         let gvk = GroupVersionKind::gvk(group, version, kind);
@@ -748,6 +749,36 @@ where
     )
     .await
     .map(|_| ())
+}
+
+/// The trigger backoff of a `Controller` whose every input stream has its
+/// own `.default_backoff()`: it never pauses.
+///
+/// kube's `Controller` wraps all of its input streams together in one more
+/// backoff (by default client-go's: 0.8 s, doubling up to 30 s, with
+/// jitter). It sleeps on that backoff after an error from any input, and
+/// while it sleeps it reads none of them. So the errors of different watches
+/// add up in one sequence, and each error is let through only after the
+/// previous sleep.
+///
+/// When the API server expires every watch at once, the app controller gets
+/// one 410 from each of its six watches. A few failed list or watch calls
+/// on top of that once kept an edited app unrendered for almost three
+/// minutes (e2e `faults`, `OAM_FAULT_SEED=1796456036053642925`). Each watch
+/// already backs off on its own errors, and that is enough.
+pub(crate) struct EachWatchBacksOff;
+
+impl Iterator for EachWatchBacksOff {
+    type Item = std::time::Duration;
+
+    fn next(&mut self) -> Option<std::time::Duration> {
+        // `None` would end the controller's input for good.
+        Some(std::time::Duration::ZERO)
+    }
+}
+
+impl kube::runtime::utils::Backoff for EachWatchBacksOff {
+    fn reset(&mut self) {}
 }
 
 /// The names of the Workload- and TraitDefinitions an app uses.

@@ -152,6 +152,7 @@ pub fn spawn(
         .applied_objects();
     let controller = Controller::for_stream(component_stream, components)
         .with_config(ControllerConfig::default().concurrency(concurrency))
+        .trigger_backoff(crate::controller::EachWatchBacksOff)
         .owns_stream(stream)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
