@@ -151,6 +151,31 @@ impl TraitInput {
             .map(Vec::as_slice)
     }
 
+    /// `oam_plugin_sdk::TraitInput::children_as`: typed views read straight
+    /// from the text (the webhook's envelope hands over parsed values).
+    fn children_as<T: DeserializeOwned>(&self) -> Result<Vec<T>, PluginError> {
+        if self.children.raw.is_empty() {
+            return self
+                .children()?
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    T::deserialize(c)
+                        .map_err(|e| at(error(e.to_string()), format!("children[{i}]")))
+                })
+                .collect();
+        }
+        self.children
+            .raw
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                serde_json::from_str(text)
+                    .map_err(|e| at(error(e.to_string()), format!("children[{i}]")))
+            })
+            .collect()
+    }
+
     fn spec<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
         let empty = Value::Object(Map::new());
         let spec = self.trait_object.get("spec").unwrap_or(&empty);
@@ -187,6 +212,39 @@ fn child_of(obj: &Value) -> Result<PatchTarget, PluginError> {
     reference()
         .map(PatchTarget::Child)
         .ok_or_else(|| error("child object has no apiVersion, kind or metadata.name"))
+}
+
+/// `oam_plugin_sdk::Head`: an object's identity and the part of its `spec`
+/// a trait reads; the rest is skipped, not built.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head<S> {
+    api_version: Option<String>,
+    kind: Option<String>,
+    #[serde(default)]
+    metadata: HeadMetadata,
+    spec: Option<S>,
+}
+
+#[derive(Default, Deserialize)]
+struct HeadMetadata {
+    name: Option<String>,
+}
+
+impl<S> Head<S> {
+    /// `oam_plugin_sdk::Head::patch_target`.
+    fn patch_target(&self) -> Result<PatchTarget, PluginError> {
+        let reference = || {
+            Some(ObjectRef {
+                api_version: self.api_version.clone()?,
+                kind: self.kind.clone()?,
+                name: self.metadata.name.clone().filter(|n| !n.is_empty())?,
+            })
+        };
+        reference()
+            .map(PatchTarget::Child)
+            .ok_or_else(|| error("child object has no apiVersion, kind or metadata.name"))
+    }
 }
 
 fn has_child_kind(ctx: &Context, api_version: &str, kind: &str) -> bool {
@@ -338,19 +396,24 @@ const SCALABLE: [(&str, &str); 3] = [
     ("apps", "ReplicaSet"),
 ];
 
-fn is_scalable(ctx: &Context, child: &Value) -> bool {
-    let api_version = child
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let kind = child.get("kind").and_then(Value::as_str).unwrap_or("");
+/// What the plugin reads of a child's `spec`.
+#[derive(Deserialize)]
+struct ScalerChildSpec {
+    replicas: Option<Value>,
+}
+
+fn is_scalable(ctx: &Context, child: &Head<ScalerChildSpec>) -> bool {
+    let api_version = child.api_version.as_deref().unwrap_or("");
+    let kind = child.kind.as_deref().unwrap_or("");
     let known = SCALABLE
         .iter()
         .any(|(group, k)| api_group(api_version) == *group && kind == *k);
     known
         || (has_child_kind(ctx, api_version, kind)
             && child
-                .pointer("/spec/replicas")
+                .spec
+                .as_ref()
+                .and_then(|s| s.replicas.as_ref())
                 .is_some_and(Value::is_number))
 }
 
@@ -379,14 +442,15 @@ pub fn manualscaler_parsed(ctx: &Context, input: TraitInput) -> Result<Outcome, 
     }
     let body = json!({"spec": {"replicas": spec.replica_count}});
     let mut outcome = Outcome::default();
-    // Like the plugin: the workload itself is never read.
-    let children = input.children()?;
+    // Like the plugin: the workload itself is never read, and of the
+    // children only kinds, names and `spec.replicas`.
+    let children: Vec<Head<ScalerChildSpec>> = input.children_as()?;
     if children.is_empty() {
         outcome.patches.push(merge(PatchTarget::Workload, &body));
         return Ok(outcome);
     }
     for child in children.iter().filter(|c| is_scalable(ctx, c)) {
-        outcome.patches.push(merge(child_of(child)?, &body));
+        outcome.patches.push(merge(child.patch_target()?, &body));
     }
     if outcome.patches.is_empty() {
         return Err(at(error("nothing to scale"), "spec.replicaCount"));

@@ -33,21 +33,33 @@ pub fn parse_object(text: &str, what: &str) -> Result<Value, PluginError> {
 /// Inputs were validated against the plugin's schema before the call, so
 /// this mostly catches a schema and a type that disagree.
 pub fn from_value<T: DeserializeOwned>(value: &Value, field: &str) -> Result<T, PluginError> {
-    T::deserialize(value).map_err(|e| {
-        let message = e.to_string();
-        let named = ["missing field `", "unknown field `", "duplicate field `"]
-            .iter()
-            .find_map(|start| {
-                let rest = message.strip_prefix(start)?;
-                rest.split('`').next()
-            });
-        let at = match named {
-            Some(name) if field.is_empty() => name.to_string(),
-            Some(name) => format!("{field}.{name}"),
-            None => field.to_string(),
-        };
-        error(message.clone()).at(at)
-    })
+    T::deserialize(value).map_err(|e| serde_error(&e, field))
+}
+
+/// Deserialize `T` straight from JSON `text`, without building a [`Value`]:
+/// the fields `T` does not name are skipped, not built, so a type of a few
+/// fields reads a large object in a fraction of the time [`parse_json`]
+/// takes. Errors name `field` as [`from_value`] does.
+pub fn from_json_text<T: DeserializeOwned>(text: &str, field: &str) -> Result<T, PluginError> {
+    serde_json::from_str(text).map_err(|e| serde_error(&e, field))
+}
+
+/// A serde error as a [`PluginError`] at `field`, or at `field.<name>` when
+/// serde names a missing, unknown or duplicate field.
+fn serde_error(e: &serde_json::Error, field: &str) -> PluginError {
+    let message = e.to_string();
+    let named = ["missing field `", "unknown field `", "duplicate field `"]
+        .iter()
+        .find_map(|start| {
+            let rest = message.strip_prefix(start)?;
+            rest.split('`').next()
+        });
+    let at = match named {
+        Some(name) if field.is_empty() => name.to_string(),
+        Some(name) => format!("{field}.{name}"),
+        None => field.to_string(),
+    };
+    error(message.clone()).at(at)
 }
 
 #[derive(Debug, Clone, PartialEq)]

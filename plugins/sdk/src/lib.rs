@@ -8,9 +8,10 @@
 //! - the [`TraitPlugin`] and [`WorkloadPlugin`] traits, which receive the
 //!   objects as [`serde_json::Value`] (a trait's workload and children are
 //!   parsed only when it asks for them: [`TraitInput::workload`],
-//!   [`TraitInput::children`]), and the [`export_trait!`] /
-//!   [`export_workload!`] macros that turn an implementation into the
-//!   component's exports;
+//!   [`TraitInput::children`], or read as typed views that build only the
+//!   fields a plugin names: [`TraitInput::children_as`] with [`Head`]), and
+//!   the [`export_trait!`] / [`export_workload!`] macros that turn an
+//!   implementation into the component's exports;
 //! - [`PluginError`] constructors ([`error`], [`PluginError::at`]) so every
 //!   refusal names the field at fault;
 //! - patch builders ([`Patch::merge`], [`JsonPatch`]) aimed at the workload or a
@@ -149,11 +150,12 @@ pub use crate::trait_plugin::oam::plugin::types::{
 pub use arena::CallArena;
 pub use error::error;
 pub use json::{
-    from_value, get_path, get_path_mut, parse_json, parse_object, set_path, to_pointer,
+    from_json_text, from_value, get_path, get_path_mut, parse_json, parse_object, set_path,
+    to_pointer,
 };
 pub use objects::{
-    api_group, condition, condition_status, dns_label, dns_subdomain, find_object, fnv1a32,
-    is_kind, name_of, object,
+    Head, HeadMetadata, api_group, condition, condition_status, dns_label, dns_subdomain,
+    find_object, fnv1a32, is_kind, name_of, object,
 };
 pub use patch::JsonPatch;
 pub use plugin::{TraitInput, TraitPlugin, WorkloadPlugin};
@@ -165,10 +167,10 @@ pub use serde_json;
 pub mod prelude {
     pub use crate::alloc_prelude::*;
     pub use crate::{
-        Context, HealthReport, HealthState, Info, JsonPatch, ObjectRef, Outcome, Patch, PatchBody,
-        PatchTarget, PluginError, ResourceKind, TraitInput, TraitPlugin, WorkloadPlugin, condition,
-        condition_status, dns_label, error, export_trait, export_workload, find_object, from_value,
-        get_path, is_kind, log, name_of, object,
+        Context, Head, HealthReport, HealthState, Info, JsonPatch, ObjectRef, Outcome, Patch,
+        PatchBody, PatchTarget, PluginError, ResourceKind, TraitInput, TraitPlugin, WorkloadPlugin,
+        condition, condition_status, dns_label, error, export_trait, export_workload, find_object,
+        from_value, get_path, is_kind, log, name_of, object,
     };
     pub use serde_json::{Value, json};
 }

@@ -4,9 +4,11 @@
 #[allow(unused_imports, reason = "the names std's prelude would give")]
 use crate::alloc_prelude::*;
 
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
-use crate::ObjectRef;
+use crate::{ObjectRef, PatchTarget, PluginError, error};
 
 /// The API group of an `apiVersion`: `apps` for `apps/v1`, empty for `v1`.
 pub fn api_group(api_version: &str) -> &str {
@@ -66,6 +68,89 @@ impl ObjectRef {
     /// Whether `obj` is the object this reference names.
     pub fn matches(&self, obj: &Value) -> bool {
         is_kind(obj, &self.api_version, &self.kind) && name_of(obj) == Some(self.name.as_str())
+    }
+}
+
+/// An object's identity and, typed as `S`, the part of its `spec` a plugin
+/// reads; every other field is skipped, not built. The typed view to pass to
+/// [`TraitInput::children_as`](crate::TraitInput::children_as) and
+/// [`TraitInput::workload_as`](crate::TraitInput::workload_as) when a trait
+/// needs little of the objects it is given:
+///
+/// ```
+/// use oam_plugin_sdk::Head;
+/// use serde::Deserialize;
+///
+/// #[derive(Deserialize)]
+/// struct Replicas {
+///     replicas: Option<i64>,
+/// }
+///
+/// let deployment = r#"{"apiVersion": "apps/v1", "kind": "Deployment",
+///     "metadata": {"name": "web", "labels": {"app": "web"}},
+///     "spec": {"replicas": 3, "template": {"spec": {"containers": []}}}}"#;
+/// let head: Head<Replicas> = serde_json::from_str(deployment).unwrap();
+/// assert!(head.is("apps/v1", "Deployment"));
+/// assert_eq!(head.name(), Some("web"));
+/// assert_eq!(head.spec.and_then(|s| s.replicas), Some(3));
+/// ```
+///
+/// `Head` alone (`S` = [`IgnoredAny`]) reads the identity only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Head<S = IgnoredAny> {
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub metadata: HeadMetadata,
+    /// `None` when the object has no `spec`.
+    pub spec: Option<S>,
+}
+
+/// The `metadata` a [`Head`] reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct HeadMetadata {
+    pub name: Option<String>,
+}
+
+impl<S> Head<S> {
+    /// `apiVersion`, or `""` when there is none.
+    pub fn api_version(&self) -> &str {
+        self.api_version.as_deref().unwrap_or_default()
+    }
+
+    /// `kind`, or `""` when there is none.
+    pub fn kind(&self) -> &str {
+        self.kind.as_deref().unwrap_or_default()
+    }
+
+    /// `metadata.name`, if it is not empty (as [`name_of`]).
+    pub fn name(&self) -> Option<&str> {
+        self.metadata.name.as_deref().filter(|n| !n.is_empty())
+    }
+
+    /// Whether the object has exactly this `apiVersion` and `kind` (as
+    /// [`is_kind`]).
+    pub fn is(&self, api_version: &str, kind: &str) -> bool {
+        self.api_version.as_deref() == Some(api_version) && self.kind.as_deref() == Some(kind)
+    }
+
+    /// The reference to the object; `None` when its `apiVersion`, `kind` or
+    /// `metadata.name` is missing (as [`ObjectRef::of`]).
+    pub fn object_ref(&self) -> Option<ObjectRef> {
+        Some(ObjectRef {
+            api_version: self.api_version.clone()?,
+            kind: self.kind.clone()?,
+            name: self.name()?.to_string(),
+        })
+    }
+
+    /// The object as the target of a patch (as
+    /// [`PatchTarget::child_of`]).
+    pub fn patch_target(&self) -> Result<PatchTarget, PluginError> {
+        self.object_ref()
+            .map(PatchTarget::Child)
+            .ok_or_else(|| error("child object has no apiVersion, kind or metadata.name"))
     }
 }
 

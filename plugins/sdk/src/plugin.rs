@@ -9,6 +9,7 @@ use core::cell::OnceCell;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::json::from_json_text;
 use crate::{
     Context, HealthReport, Info, ObjectRef, Outcome, PluginError, from_value, get_path, name_of,
     parse_object,
@@ -160,6 +161,40 @@ impl TraitInput {
             .map(Vec::as_slice)
     }
 
+    /// The workload as `T`, read straight from the host's text: only the
+    /// fields `T` names are built (see [`Head`](crate::Head)), so a typed
+    /// view of a few fields costs a fraction of [`TraitInput::workload`],
+    /// which builds the whole tree. Not cached: each call reads the text
+    /// again. Errors name the field, e.g. `workload.metadata`.
+    pub fn workload_as<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
+        match &self.workload.text {
+            Raw::One(text) => from_json_text(text, "workload"),
+            Raw::None | Raw::Many(_) => from_value(self.workload()?, "workload"),
+        }
+    }
+
+    /// The children as `T`, each read straight from the host's text, as
+    /// [`TraitInput::workload_as`] reads the workload. A trait that needs
+    /// only the children's names and kinds, say, reads them as
+    /// [`Head`](crate::Head)s for a fraction of what
+    /// [`TraitInput::children`] costs. Errors name the child and the
+    /// field, e.g. `children[1].spec`.
+    pub fn children_as<T: DeserializeOwned>(&self) -> Result<Vec<T>, PluginError> {
+        match &self.children.text {
+            Raw::Many(texts) => texts
+                .iter()
+                .enumerate()
+                .map(|(i, text)| from_json_text(text, &format!("children[{i}]")))
+                .collect(),
+            Raw::None | Raw::One(_) => self
+                .children()?
+                .iter()
+                .enumerate()
+                .map(|(i, child)| from_value(child, &format!("children[{i}]")))
+                .collect(),
+        }
+    }
+
     /// The trait's `spec` as `T`. A missing `spec` reads as `{}`; errors name
     /// the field, e.g. `spec.maxReplicas`.
     pub fn spec<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
@@ -299,6 +334,69 @@ mod tests {
         let built = TraitInput::new(json!({}), json!({"kind": "Job"}), vec![json!({})]);
         assert_eq!(built.workload().unwrap()["kind"], "Job");
         assert_eq!(built.children().unwrap().len(), 1);
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Replicas {
+        replicas: Option<i64>,
+    }
+
+    #[test]
+    fn typed_views_read_the_text_and_the_parsed_objects_alike() {
+        let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "web"}]}}}});
+        let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+            "spec": {"ports": [{"port": 80}]}});
+        let workload = json!({"apiVersion": "core.oam.dev/v1alpha2",
+            "kind": "ContainerizedWorkload", "metadata": {"name": "web"}});
+        let from_text = TraitInput::from_json(
+            "{}",
+            workload.to_string(),
+            vec![deployment.to_string(), service.to_string()],
+        )
+        .unwrap();
+        let parsed = TraitInput::new(json!({}), workload, vec![deployment, service]);
+        for input in [&from_text, &parsed] {
+            let children: Vec<crate::Head<Replicas>> = input.children_as().unwrap();
+            let refs: Vec<_> = children
+                .iter()
+                .filter_map(crate::Head::object_ref)
+                .map(|r| format!("{} {} {}", r.api_version, r.kind, r.name))
+                .collect();
+            assert_eq!(refs, ["apps/v1 Deployment web", "v1 Service web"]);
+            assert_eq!(children[0].spec, Some(Replicas { replicas: Some(2) }));
+            assert_eq!(children[1].spec, Some(Replicas { replicas: None }));
+            let head: crate::Head = input.workload_as().unwrap();
+            assert!(head.is("core.oam.dev/v1alpha2", "ContainerizedWorkload"));
+            assert_eq!(head.name(), Some("web"));
+            assert!(head.spec.is_none());
+        }
+    }
+
+    #[test]
+    fn typed_views_name_the_child_and_field_at_fault() {
+        let input = TraitInput::from_json(
+            "{}",
+            "[]".into(),
+            vec![
+                r#"{"kind": "Deployment"}"#.into(),
+                r#"{"kind": "Deployment", "spec": {"replicas": "two"}}"#.into(),
+            ],
+        )
+        .unwrap();
+        let err = input.children_as::<crate::Head<Replicas>>().unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("children[1]"));
+        assert!(err.message.contains("invalid type"), "{}", err.message);
+        let err = input.workload_as::<crate::Head>().unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("workload"));
+        #[derive(Debug, serde::Deserialize)]
+        struct NeedsName {
+            #[allow(dead_code, reason = "only its absence is tested")]
+            name: String,
+        }
+        let err = input.children_as::<NeedsName>().unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("children[0].name"));
     }
 
     #[test]

@@ -30,10 +30,8 @@ struct Spec {
 /// CPU target when the trait sets none, as `autoscaling/v1` defaults.
 const DEFAULT_CPU_UTILIZATION: i64 = 80;
 
-fn is_scale_target(obj: &Value) -> bool {
-    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-    api_group(api_version) == "apps" && (kind == "Deployment" || kind == "StatefulSet")
+fn is_scale_target(obj: &Head) -> bool {
+    api_group(obj.api_version()) == "apps" && matches!(obj.kind(), "Deployment" | "StatefulSet")
 }
 
 fn resource_metric(resource: &str, utilization: i64) -> Value {
@@ -54,15 +52,18 @@ fn apply(ctx: &Context, input: &TraitInput) -> Result<Outcome, PluginError> {
         .at("spec.minReplicas"));
     }
 
-    let target = core::iter::once(input.workload()?)
+    // Only kinds and names are read (see `Head`), not whole objects.
+    let workload: Head = input.workload_as()?;
+    let children: Vec<Head> = input.children_as()?;
+    let target = core::iter::once(&workload)
         .filter(|w| is_scale_target(w))
-        .chain(input.children()?.iter().filter(|c| is_scale_target(c)))
-        .find_map(ObjectRef::of)
+        .chain(children.iter().filter(|c| is_scale_target(c)))
+        .find_map(Head::object_ref)
         .ok_or_else(|| error("nothing to autoscale: the workload is not, and did not render, a Deployment or StatefulSet"))?;
 
     let name = input
         .trait_name()
-        .or(input.workload_name()?)
+        .or(workload.name())
         .or((!ctx.component_name.is_empty()).then_some(ctx.component_name.as_str()))
         .ok_or_else(|| error("neither the trait nor the workload has a metadata.name to name the autoscaler after"))?;
 

@@ -47,29 +47,37 @@ struct Backend {
     service_port: Option<Value>,
 }
 
-fn services(children: &[Value]) -> impl Iterator<Item = &Value> {
-    children.iter().filter(|c| is_kind(c, "v1", "Service"))
+/// What the trait reads of a child's `spec`: a Service's ports (the rest is
+/// skipped, not parsed: see [`Head`]).
+#[derive(Debug, Deserialize)]
+struct ChildSpec {
+    ports: Option<Value>,
 }
 
-fn first_port(service: &Value) -> Option<Value> {
-    get_path(service, "spec.ports[0].port")
-        .filter(|p| p.is_u64())
-        .cloned()
+type Child = Head<ChildSpec>;
+
+fn services(children: &[Child]) -> impl Iterator<Item = &Child> {
+    children.iter().filter(|c| c.is("v1", "Service"))
+}
+
+fn first_port(service: &Child) -> Option<Value> {
+    let ports = service.spec.as_ref()?.ports.as_ref()?;
+    ports.get(0)?.get("port").filter(|p| p.is_u64()).cloned()
 }
 
 /// The `backend.service` of one path.
-fn backend(children: &[Value], b: &Backend, at: &str) -> Result<Value, PluginError> {
+fn backend(children: &[Child], b: &Backend, at: &str) -> Result<Value, PluginError> {
     let (name, found) = match &b.service_name {
         Some(name) => (
             name.clone(),
-            services(children).find(|s| name_of(s) == Some(name.as_str())),
+            services(children).find(|s| s.name() == Some(name.as_str())),
         ),
         None => {
             let service = services(children).next().ok_or_else(|| {
                 error("no serviceName given and the workload has no Service to route to")
                     .at(format!("{at}.backend.serviceName"))
             })?;
-            let name = name_of(service).ok_or_else(|| {
+            let name = service.name().ok_or_else(|| {
                 error("the workload's Service has no name").at(format!("{at}.backend.serviceName"))
             })?;
             (name.to_string(), Some(service))
@@ -93,9 +101,17 @@ fn backend(children: &[Value], b: &Backend, at: &str) -> Result<Value, PluginErr
 
 fn apply(ctx: &Context, input: &TraitInput) -> Result<Outcome, PluginError> {
     let spec: Spec = input.spec()?;
+    // Only names, kinds and a Service's ports are read (see `Head`), not
+    // whole objects; the children only when a path needs a backend.
+    let workload: Head = input.workload_as()?;
+    let children: Vec<Child> = if spec.rules.iter().any(|r| !r.paths.is_empty()) {
+        input.children_as()?
+    } else {
+        Vec::new()
+    };
     let name = input
         .trait_name()
-        .or(input.workload_name()?)
+        .or(workload.name())
         .or((!ctx.component_name.is_empty()).then_some(ctx.component_name.as_str()))
         .ok_or_else(|| {
             error(
@@ -108,7 +124,7 @@ fn apply(ctx: &Context, input: &TraitInput) -> Result<Outcome, PluginError> {
         let mut paths = Vec::new();
         for (j, p) in rule.paths.iter().enumerate() {
             let service = backend(
-                input.children()?,
+                &children,
                 &p.backend,
                 &format!("spec.rules[{i}].paths[{j}]"),
             )?;

@@ -29,12 +29,15 @@ const SCALABLE: [(&str, &str); 3] = [
     ("apps", "ReplicaSet"),
 ];
 
-fn is_scalable(ctx: &Context, child: &Value) -> bool {
-    let api_version = child
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let kind = child.get("kind").and_then(Value::as_str).unwrap_or("");
+/// What the trait reads of a child's `spec` (the rest is skipped, not
+/// parsed: see [`Head`]).
+#[derive(Debug, Deserialize)]
+struct ChildSpec {
+    replicas: Option<Value>,
+}
+
+fn is_scalable(ctx: &Context, child: &Head<ChildSpec>) -> bool {
+    let (api_version, kind) = (child.api_version(), child.kind());
     let known = SCALABLE
         .iter()
         .any(|(group, k)| oam_plugin_sdk::api_group(api_version) == *group && kind == *k);
@@ -43,7 +46,11 @@ fn is_scalable(ctx: &Context, child: &Value) -> bool {
     // rejected by the API server or silently dropped.
     known
         || (ctx.has_child_kind(api_version, kind)
-            && get_path(child, "spec.replicas").is_some_and(Value::is_number))
+            && child
+                .spec
+                .as_ref()
+                .and_then(|s| s.replicas.as_ref())
+                .is_some_and(Value::is_number))
 }
 
 impl TraitPlugin for ManualScaler {
@@ -69,15 +76,16 @@ impl TraitPlugin for ManualScaler {
         }
         let body = json!({"spec": {"replicas": spec.replica_count}});
 
-        // The workload itself is never read: a scaler patches it blind.
-        let children = input.children()?;
+        // The workload itself is never read: a scaler patches it blind. Of
+        // the children it reads only kinds, names and `spec.replicas`.
+        let children: Vec<Head<ChildSpec>> = input.children_as()?;
         if children.is_empty() {
             return Ok(Outcome::new().patch(Patch::merge(PatchTarget::Workload, body)));
         }
 
         let mut outcome = Outcome::new();
         for child in children.iter().filter(|c| is_scalable(ctx, c)) {
-            outcome.push_patch(Patch::merge(PatchTarget::child_of(child)?, body.clone()));
+            outcome.push_patch(Patch::merge(child.patch_target()?, body.clone()));
         }
         if outcome.patches.is_empty() {
             let kinds: Vec<String> = children
@@ -85,8 +93,8 @@ impl TraitPlugin for ManualScaler {
                 .map(|c| {
                     format!(
                         "{} {}",
-                        c.get("apiVersion").and_then(Value::as_str).unwrap_or("?"),
-                        c.get("kind").and_then(Value::as_str).unwrap_or("?")
+                        c.api_version.as_deref().unwrap_or("?"),
+                        c.kind.as_deref().unwrap_or("?")
                     )
                 })
                 .collect();
@@ -163,6 +171,56 @@ mod tests {
             out.patches[0].body,
             PatchBody::Merge(r#"{"spec":{"replicas":0}}"#.into())
         );
+    }
+
+    #[test]
+    fn reads_children_from_the_hosts_text() {
+        let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"app.oam.dev/name": "shop"}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "nginx:1.27",
+                        "ports": [{"containerPort": 80}], "env": [{"name": "A", "value": "\"b\""}]}]}}}});
+        let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+            "spec": {"ports": [{"port": 80}], "selector": {"app": "web"}}});
+        let clone_set = json!({"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet",
+            "metadata": {"name": "c"}, "spec": {"replicas": 1}});
+        let input = TraitInput::from_json(
+            &trait_object(json!(4)).to_string(),
+            "{}".into(),
+            vec![
+                deployment.to_string(),
+                service.to_string(),
+                clone_set.to_string(),
+            ],
+        )
+        .unwrap();
+        let ctx = Context {
+            child_resource_kinds: vec![
+                ResourceKind::new("v1", "Service"),
+                ResourceKind::new("apps.kruise.io/v1alpha1", "CloneSet"),
+            ],
+            ..Default::default()
+        };
+        let out = ManualScaler::apply(&ctx, &input).unwrap();
+        let targets: Vec<_> = out
+            .patches
+            .iter()
+            .map(|p| match &p.target {
+                PatchTarget::Child(r) => format!("{} {}", r.kind, r.name),
+                PatchTarget::Workload => "workload".into(),
+            })
+            .collect();
+        assert_eq!(targets, ["Deployment web", "CloneSet c"]);
+
+        let broken = TraitInput::from_json(
+            &trait_object(json!(4)).to_string(),
+            "{}".into(),
+            vec![service.to_string(), "[1]".into()],
+        )
+        .unwrap();
+        let err = ManualScaler::apply(&ctx, &broken).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("children[1]"));
     }
 
     #[test]
