@@ -7,7 +7,10 @@
 //! ```
 //!
 //! For the built-in `manualscaler` and `volume` plugins it measures, on a
-//! realistic ~2.5 KB `apps/v1` Deployment and the same [`Context`]:
+//! realistic ~2.5 KB `apps/v1` Deployment and the same [`Context`]
+//! (and, as `manualscaler+children`, `manualscaler` in the shape a render
+//! calls it for a ContainerizedWorkload: that workload, with the Deployment
+//! and a Service it rendered as `children`):
 //!
 //! - `wasm`: `WasmPlugin::apply`, i.e. a fresh store and instance per call,
 //!   the JSON strings lowered into the guest, parsed there, the patch
@@ -25,8 +28,10 @@
 //! - `native_parse`: the native parse of the arguments the trait reads,
 //!   alone (what both `native` and the guest do first): the trait object,
 //!   and for `volume` the workload too (`manualscaler` never reads the
-//!   workload, and the SDK parses it only on demand), so `native -
-//!   native_parse` is the compute and the outcome's serialization;
+//!   workload, and the SDK parses it only on demand), for
+//!   `manualscaler+children` the children's kinds, names and
+//!   `spec.replicas` (a typed view), so `native - native_parse` is the
+//!   compute and the outcome's serialization;
 //! - `instantiate`: `WasmPlugin::health` on an empty list, which is store
 //!   and instance setup plus a trivial call. The engine does not expose
 //!   instantiation on its own, so this is the closest outside measure of it;
@@ -75,18 +80,30 @@ struct Case {
     native: NativeApply,
     /// The webhook's path for this trait.
     hook: &'static str,
-    /// Whether the trait reads (so parses) the workload.
-    reads_workload: bool,
+    /// What of the workload and children the trait reads (so parses).
+    reads: Reads,
     trait_object: String,
+    workload: String,
+    children: Vec<String>,
+}
+
+/// What a trait parses besides its own object.
+#[derive(Clone, Copy)]
+enum Reads {
+    Nothing,
+    Workload,
+    /// Kinds, names and `spec.replicas` of the children.
+    ChildHeads,
 }
 
 impl Case {
     fn wasm(&self, ctx: &Context, workload: &str) -> Result<Outcome, CallError> {
-        self.plugin.apply(ctx, &self.trait_object, workload, &[])
+        self.plugin
+            .apply(ctx, &self.trait_object, workload, &self.children)
     }
 
     fn native(&self, ctx: &Context, workload: &str) -> Result<Outcome, PluginError> {
-        (self.native)(ctx, &self.trait_object, workload, &[])
+        (self.native)(ctx, &self.trait_object, workload, &self.children)
     }
 
     fn webhook(
@@ -95,13 +112,19 @@ impl Case {
         ctx: &Context,
         workload: &str,
     ) -> Result<Outcome, String> {
-        client.apply(self.hook, ctx, &self.trait_object, workload, &[])
+        client.apply(self.hook, ctx, &self.trait_object, workload, &self.children)
     }
 
     fn native_parse(&self, workload: &str) -> Result<native::TraitInput, PluginError> {
-        let input = native::TraitInput::parse(&self.trait_object, workload, &[])?;
-        if self.reads_workload {
-            input.workload()?;
+        let input = native::TraitInput::parse(&self.trait_object, workload, &self.children)?;
+        match self.reads {
+            Reads::Nothing => {}
+            Reads::Workload => {
+                input.workload()?;
+            }
+            Reads::ChildHeads => {
+                native::scaler_children(&input)?;
+            }
         }
         Ok(input)
     }
@@ -208,6 +231,39 @@ fn deployment() -> String {
                     "volumes": [{"name": "config", "configMap": {"name": "frontend-config"}}]
                 }
             }
+        }
+    })
+    .to_string()
+}
+
+/// The ContainerizedWorkload that renders [`deployment`] (and [`service`]):
+/// the workload a render passes a trait of such a component.
+fn containerized_workload() -> String {
+    json!({
+        "apiVersion": "core.oam.dev/v1alpha2",
+        "kind": "ContainerizedWorkload",
+        "metadata": {"name": "frontend", "namespace": "production"},
+        "spec": {"containers": [{
+            "name": "frontend",
+            "image": "registry.example.com/shop/frontend:2.14.1",
+            "env": [{"name": "LOG_LEVEL", "value": "info"},
+                    {"name": "CATALOG_URL", "value": "http://catalog.production.svc:8080"}],
+            "ports": [{"name": "http", "containerPort": 8080}],
+            "resources": {"cpu": {"required": "250m"}, "memory": {"required": "256Mi"}}
+        }]}
+    })
+    .to_string()
+}
+
+/// The Service a ContainerizedWorkload renders next to its Deployment.
+fn service() -> String {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "frontend", "labels": {"app.oam.dev/component": "frontend"}},
+        "spec": {
+            "selector": {"app.oam.dev/component": "frontend"},
+            "ports": [{"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}]
         }
     })
     .to_string()
@@ -345,7 +401,7 @@ fn full_run() -> bool {
 /// that case `OAM_BENCH_ITERS` times (default 1,000) and print the mean wall
 /// time, for a profiler (`valgrind --tool=callgrind`, `perf record`) to look
 /// at.
-fn profile(cases: &[Case], only: &str, hooks: &webhook::Client, ctx: &Context, workload: &str) {
+fn profile(cases: &[Case], only: &str, hooks: &webhook::Client, ctx: &Context) {
     let (name, path) = only
         .split_once('/')
         .unwrap_or_else(|| panic!("OAM_BENCH_PROFILE={only}: expected <trait>/<path>"));
@@ -360,11 +416,15 @@ fn profile(cases: &[Case], only: &str, hooks: &webhook::Client, ctx: &Context, w
     let start = Instant::now();
     for _ in 0..iters {
         match path {
-            "wasm" => drop(black_box(case.wasm(ctx, black_box(workload)))),
-            "native" => drop(black_box(case.native(ctx, black_box(workload)))),
-            "webhook" => drop(black_box(case.webhook(hooks, ctx, black_box(workload)))),
+            "wasm" => drop(black_box(case.wasm(ctx, black_box(&case.workload)))),
+            "native" => drop(black_box(case.native(ctx, black_box(&case.workload)))),
+            "webhook" => drop(black_box(case.webhook(
+                hooks,
+                ctx,
+                black_box(&case.workload),
+            ))),
             "instantiate" => drop(black_box(case.instantiate(ctx))),
-            "native_parse" => drop(black_box(case.native_parse(black_box(workload)))),
+            "native_parse" => drop(black_box(case.native_parse(black_box(&case.workload)))),
             other => panic!("OAM_BENCH_PROFILE={only}: no path {other}"),
         }
     }
@@ -390,16 +450,30 @@ fn main() {
             plugin: load_builtin(&engine, "manualscaler"),
             native: native::manualscaler,
             hook: "/manualscaler",
-            reads_workload: false,
+            reads: Reads::Nothing,
             trait_object: scaler_trait(),
+            workload: deployment(),
+            children: Vec::new(),
         },
         Case {
             name: "volume",
             plugin: load_builtin(&engine, "volume"),
             native: native::volume,
             hook: "/volume",
-            reads_workload: true,
+            reads: Reads::Workload,
             trait_object: volume_trait(),
+            workload: deployment(),
+            children: Vec::new(),
+        },
+        Case {
+            name: "manualscaler+children",
+            plugin: load_builtin(&engine, "manualscaler"),
+            native: native::manualscaler,
+            hook: "/manualscaler",
+            reads: Reads::ChildHeads,
+            trait_object: scaler_trait(),
+            workload: containerized_workload(),
+            children: vec![deployment(), service()],
         },
     ];
     let hooks = webhook::Client::connect(webhook::serve());
@@ -409,14 +483,14 @@ fn main() {
         workload.len()
     );
     for case in &cases {
-        let wasm = case.wasm(&ctx, &workload).unwrap();
-        let native = case.native(&ctx, &workload).unwrap();
+        let wasm = case.wasm(&ctx, &case.workload).unwrap();
+        let native = case.native(&ctx, &case.workload).unwrap();
         assert_eq!(
             wasm, native,
             "{}: the native port and the plugin disagree",
             case.name
         );
-        let hooked = case.webhook(&hooks, &ctx, &workload).unwrap();
+        let hooked = case.webhook(&hooks, &ctx, &case.workload).unwrap();
         assert_eq!(
             wasm, hooked,
             "{}: the webhook and the plugin disagree",
@@ -424,9 +498,12 @@ fn main() {
         );
         case.instantiate(&ctx).unwrap();
         println!(
-            "{}: trait {} bytes, outcome {} patch(es) + {} output(s), {} bytes",
+            "{}: trait {} bytes, workload {} bytes, {} child(ren) {} bytes, outcome {} patch(es) + {} output(s), {} bytes",
             case.name,
             case.trait_object.len(),
+            case.workload.len(),
+            case.children.len(),
+            case.children.iter().map(String::len).sum::<usize>(),
             wasm.patches.len(),
             wasm.outputs.len(),
             outcome_bytes(&wasm)
@@ -434,7 +511,7 @@ fn main() {
     }
 
     if let Ok(only) = std::env::var("OAM_BENCH_PROFILE") {
-        profile(&cases, &only, &hooks, &ctx, &workload);
+        profile(&cases, &only, &hooks, &ctx);
         return;
     }
 
@@ -446,19 +523,19 @@ fn main() {
     for case in &cases {
         let mut group = criterion.benchmark_group(case.name);
         group.bench_function("wasm", |b| {
-            b.iter(|| black_box(case.wasm(black_box(&ctx), black_box(&workload))));
+            b.iter(|| black_box(case.wasm(black_box(&ctx), black_box(&case.workload))));
         });
         group.bench_function("native", |b| {
-            b.iter(|| black_box(case.native(black_box(&ctx), black_box(&workload))));
+            b.iter(|| black_box(case.native(black_box(&ctx), black_box(&case.workload))));
         });
         group.bench_function("webhook", |b| {
-            b.iter(|| black_box(case.webhook(&hooks, black_box(&ctx), black_box(&workload))));
+            b.iter(|| black_box(case.webhook(&hooks, black_box(&ctx), black_box(&case.workload))));
         });
         group.bench_function("instantiate", |b| {
             b.iter(|| black_box(case.instantiate(black_box(&ctx))));
         });
         group.bench_function("native_parse", |b| {
-            b.iter(|| black_box(case.native_parse(black_box(&workload))));
+            b.iter(|| black_box(case.native_parse(black_box(&case.workload))));
         });
         group.finish();
     }
@@ -481,24 +558,24 @@ fn main() {
         "\npercentiles over {iters} calls each (std::time::Instant per call; CPU: the process's utime + stime over the loop / calls)"
     );
     println!(
-        "{:<13} {:<12} {:>12} {:>12} {:>12} {:>12}",
+        "{:<22} {:<12} {:>12} {:>12} {:>12} {:>12}",
         "trait", "path", "p50", "p99", "mean", "CPU"
     );
     for case in &cases {
         let wasm = percentiles(iters, || {
-            black_box(case.wasm(&ctx, black_box(&workload))).unwrap();
+            black_box(case.wasm(&ctx, black_box(&case.workload))).unwrap();
         });
         let native = percentiles(iters, || {
-            black_box(case.native(&ctx, black_box(&workload))).unwrap();
+            black_box(case.native(&ctx, black_box(&case.workload))).unwrap();
         });
         let hooked = percentiles(iters, || {
-            black_box(case.webhook(&hooks, &ctx, black_box(&workload))).unwrap();
+            black_box(case.webhook(&hooks, &ctx, black_box(&case.workload))).unwrap();
         });
         let instantiate = percentiles(iters, || {
             black_box(case.instantiate(&ctx)).unwrap();
         });
         let parse = percentiles(iters, || {
-            black_box(case.native_parse(black_box(&workload))).unwrap();
+            black_box(case.native_parse(black_box(&case.workload))).unwrap();
         });
         for (path, p) in [
             ("wasm", &wasm),
@@ -508,7 +585,7 @@ fn main() {
             ("native_parse", &parse),
         ] {
             println!(
-                "{:<13} {:<12} {:>12} {:>12} {:>12} {:>12}",
+                "{:<22} {:<12} {:>12} {:>12} {:>12} {:>12}",
                 case.name,
                 path,
                 micros(p.p50),
@@ -519,7 +596,7 @@ fn main() {
         }
         let ratio = |w: Duration, n: Duration| w.as_secs_f64() / n.as_secs_f64();
         println!(
-            "{:<13} wasm/native: p50 {:.1}x, p99 {:.1}x, mean {:.1}x; wasm - instantiate (mean): {}",
+            "{:<22} wasm/native: p50 {:.1}x, p99 {:.1}x, mean {:.1}x; wasm - instantiate (mean): {}",
             case.name,
             ratio(wasm.p50, native.p50),
             ratio(wasm.p99, native.p99),
@@ -527,7 +604,7 @@ fn main() {
             micros(wasm.mean.saturating_sub(instantiate.mean)),
         );
         println!(
-            "{:<13} wasm/webhook: p50 {:.2}x, p99 {:.2}x, mean {:.2}x, CPU {:.2}x; webhook - native (mean): {}; native - native_parse (mean): {}",
+            "{:<22} wasm/webhook: p50 {:.2}x, p99 {:.2}x, mean {:.2}x, CPU {:.2}x; webhook - native (mean): {}; native - native_parse (mean): {}",
             case.name,
             ratio(wasm.p50, hooked.p50),
             ratio(wasm.p99, hooked.p99),
@@ -541,7 +618,7 @@ fn main() {
         black_box(parse_workload(black_box(&workload)));
     });
     println!(
-        "{:<13} {:<12} {:>12} {:>12} {:>12} {:>12}",
+        "{:<22} {:<12} {:>12} {:>12} {:>12} {:>12}",
         "json",
         "parse only",
         micros(parse.p50),

@@ -149,7 +149,9 @@ impl TraitPlugin for Plugin {{
 
     fn apply(_ctx: &Context, input: &TraitInput) -> Result<Outcome, PluginError> {{
         // `input.workload()?` and `input.children()?` give the workload and
-        // what its type rendered, parsed on first use.
+        // what its type rendered, parsed on first use. To read only a few
+        // of their fields, `input.children_as::<Head>()?` skips the rest
+        // (`Head` has apiVersion, kind and name; `Head<S>` adds a typed spec).
         let spec: Spec = input.spec()?;
         if spec.annotations.is_empty() {{
             return Err(error("spec.annotations is empty: nothing to set").at("spec.annotations"));

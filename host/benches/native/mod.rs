@@ -417,6 +417,14 @@ fn is_scalable(ctx: &Context, child: &Head<ScalerChildSpec>) -> bool {
                 .is_some_and(Value::is_number))
 }
 
+/// What `manualscaler` reads of the children: their kinds, names and
+/// `spec.replicas` (for `trait_call`'s `native_parse`).
+pub fn scaler_children(input: &TraitInput) -> Result<usize, PluginError> {
+    input
+        .children_as::<Head<ScalerChildSpec>>()
+        .map(|children| children.len())
+}
+
 /// The `manualscaler` plugin's `apply`, natively.
 pub fn manualscaler(
     ctx: &Context,
