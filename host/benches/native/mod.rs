@@ -209,7 +209,12 @@ fn child_of(obj: &Value) -> Result<PatchTarget, PluginError> {
             name: name_of(obj)?.to_string(),
         })
     };
-    reference()
+    child_target(reference())
+}
+
+/// `oam_plugin_sdk::PatchTarget::child`.
+fn child_target(reference: Option<ObjectRef>) -> Result<PatchTarget, PluginError> {
+    reference
         .map(PatchTarget::Child)
         .ok_or_else(|| error("child object has no apiVersion, kind or metadata.name"))
 }
@@ -241,9 +246,7 @@ impl<S> Head<S> {
                 name: self.metadata.name.clone().filter(|n| !n.is_empty())?,
             })
         };
-        reference()
-            .map(PatchTarget::Child)
-            .ok_or_else(|| error("child object has no apiVersion, kind or metadata.name"))
+        child_target(reference())
     }
 }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
-use crate::{ObjectRef, PatchTarget, PluginError, error};
+use crate::{ObjectRef, PatchTarget, PluginError};
 
 /// The API group of an `apiVersion`: `apps` for `apps/v1`, empty for `v1`.
 pub fn api_group(api_version: &str) -> &str {
@@ -148,9 +148,7 @@ impl<S> Head<S> {
     /// The object as the target of a patch (as
     /// [`PatchTarget::child_of`]).
     pub fn patch_target(&self) -> Result<PatchTarget, PluginError> {
-        self.object_ref()
-            .map(PatchTarget::Child)
-            .ok_or_else(|| error("child object has no apiVersion, kind or metadata.name"))
+        PatchTarget::child(self.object_ref())
     }
 }
 

@@ -12,7 +12,13 @@ impl PatchTarget {
     /// The child `obj` (one of the `children` passed to `apply`), by its
     /// `apiVersion`, `kind` and `metadata.name`. Fails when one is missing.
     pub fn child_of(obj: &Value) -> Result<PatchTarget, PluginError> {
-        ObjectRef::of(obj)
+        PatchTarget::child(ObjectRef::of(obj))
+    }
+
+    /// The child a reference names; fails when the object it was read from
+    /// lacked one of `apiVersion`, `kind`, `metadata.name`.
+    pub(crate) fn child(reference: Option<ObjectRef>) -> Result<PatchTarget, PluginError> {
+        reference
             .map(PatchTarget::Child)
             .ok_or_else(|| error("child object has no apiVersion, kind or metadata.name"))
     }
