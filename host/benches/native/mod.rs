@@ -192,7 +192,8 @@ fn api_group(api_version: &str) -> &str {
 }
 
 fn name_of(obj: &Value) -> Option<&str> {
-    obj.pointer("/metadata/name")
+    obj.get("metadata")
+        .and_then(|m| m.get("name"))
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
 }
@@ -332,6 +333,34 @@ fn to_pointer(path: &str) -> Result<String, PluginError> {
     Ok(out)
 }
 
+/// `oam_plugin_sdk::lookup`.
+fn lookup<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
+    if pointer.is_empty() {
+        return Some(doc);
+    }
+    let tokens = pointer.strip_prefix('/')?;
+    tokens.split('/').try_fold(doc, step)
+}
+
+/// `oam_plugin_sdk`'s pointer step.
+fn step<'a>(node: &'a Value, token: &str) -> Option<&'a Value> {
+    let unescaped;
+    let token = if token.contains('~') {
+        unescaped = token.replace("~1", "/").replace("~0", "~");
+        unescaped.as_str()
+    } else {
+        token
+    };
+    match node {
+        Value::Object(map) => map.get(token),
+        Value::Array(items) => {
+            let canonical = !token.starts_with('+') && (token == "0" || !token.starts_with('0'));
+            items.get(token.parse::<usize>().ok().filter(|_| canonical)?)
+        }
+        _ => None,
+    }
+}
+
 /// `oam_plugin_sdk::JsonPatch`.
 #[derive(Default)]
 struct JsonPatch {
@@ -352,10 +381,12 @@ impl JsonPatch {
 
     fn ensure(&mut self, doc: &Value, pointer: &str) {
         let mut prefix = String::new();
+        let mut node = Some(doc);
         for token in pointer.split('/').skip(1) {
             prefix.push('/');
             prefix.push_str(token);
-            if doc.pointer(&prefix).is_some() || self.created.contains(&prefix) {
+            node = node.and_then(|n| step(n, token));
+            if node.is_some() || self.created.contains(&prefix) {
                 continue;
             }
             self.ops
@@ -365,7 +396,7 @@ impl JsonPatch {
     }
 
     fn push(&mut self, doc: &Value, array_pointer: &str, item: Value) {
-        let exists = doc.pointer(array_pointer).is_some_and(Value::is_array)
+        let exists = lookup(doc, array_pointer).is_some_and(Value::is_array)
             || self.created.iter().any(|c| c == array_pointer);
         if exists {
             return self.add(&format!("{array_pointer}/-"), item);
@@ -570,34 +601,33 @@ fn claims(workload_name: &str, spec: &VolumeSpec) -> Result<(Vec<Claim>, Vec<Val
     Ok((claims, pvcs))
 }
 
-fn mount_patch(
-    doc: &Value,
+fn mount_patch<'a>(
+    doc: &'a Value,
     base: &str,
     claims: &[Claim],
     where_: &str,
 ) -> Result<JsonPatch, PluginError> {
-    let pod = doc.pointer(base).filter(|p| p.is_object());
-    let containers = pod
-        .and_then(|p| p.get("containers"))
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
+    let pod = lookup(doc, base).filter(|p| p.is_object());
+    let array = |v: Option<&'a Value>, key: &str| {
+        v.and_then(|v| v.get(key))
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice)
+    };
+    let containers = array(pod, "containers");
+    let existing_volumes = array(pod, "volumes");
     let mut ops = JsonPatch::default();
     let volumes_ptr = format!("{base}/volumes");
-    let existing_volumes = doc
-        .pointer(&volumes_ptr)
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
     for claim in claims {
-        if claim.container_index >= containers {
+        let Some(container) = containers.get(claim.container_index) else {
             return Err(at(
                 error(format!(
-                    "containerIndex {} is out of range: {where_} has {containers} container(s)",
-                    claim.container_index
+                    "containerIndex {} is out of range: {where_} has {} container(s)",
+                    claim.container_index,
+                    containers.len()
                 )),
                 format!("spec.volumeList[{}].containerIndex", claim.list_index),
             ));
-        }
+        };
         let volume =
             json!({"name": claim.name, "persistentVolumeClaim": {"claimName": claim.name}});
         match existing_volumes
@@ -610,11 +640,10 @@ fn mount_patch(
 
         let mounts_ptr = format!("{base}/containers/{}/volumeMounts", claim.container_index);
         let mount = json!({"name": claim.name, "mountPath": claim.mount_path});
-        let existing = doc.pointer(&mounts_ptr).and_then(Value::as_array);
-        match existing.and_then(|m| {
-            m.iter()
-                .position(|v| v["mountPath"] == claim.mount_path.as_str())
-        }) {
+        match array(Some(container), "volumeMounts")
+            .iter()
+            .position(|v| v["mountPath"] == claim.mount_path.as_str())
+        {
             Some(k) => ops.replace(&format!("{mounts_ptr}/{k}"), mount),
             None => ops.push(doc, &mounts_ptr, mount),
         }

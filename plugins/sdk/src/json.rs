@@ -193,6 +193,38 @@ pub fn to_pointer(path: &str) -> Result<String, PluginError> {
     Ok(out)
 }
 
+/// The value at the RFC 6901 JSON `pointer` in `doc`, like
+/// [`Value::pointer`] (same answers, `""` is `doc` itself) but without
+/// allocating: `Value::pointer` builds two strings per token to unescape it,
+/// which shows in a trait that looks up a few paths per call.
+pub fn lookup<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
+    if pointer.is_empty() {
+        return Some(doc);
+    }
+    let tokens = pointer.strip_prefix('/')?;
+    tokens.split('/').try_fold(doc, step)
+}
+
+/// One pointer token down from `node`: a member of an object, or an element
+/// of an array by a canonical decimal index (no sign, no leading zero).
+pub(crate) fn step<'a>(node: &'a Value, token: &str) -> Option<&'a Value> {
+    let unescaped;
+    let token = if token.contains('~') {
+        unescaped = token.replace("~1", "/").replace("~0", "~");
+        unescaped.as_str()
+    } else {
+        token
+    };
+    match node {
+        Value::Object(map) => map.get(token),
+        Value::Array(items) => {
+            let canonical = !token.starts_with('+') && (token == "0" || !token.starts_with('0'));
+            items.get(token.parse::<usize>().ok().filter(|_| canonical)?)
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +250,20 @@ mod tests {
         assert_eq!(to_pointer("a[0].b/c~d").unwrap(), "/a/0/b~1c~0d");
         assert_eq!(to_pointer("").unwrap(), "");
         assert!(to_pointer("a[").is_err());
+    }
+
+    #[test]
+    fn lookup_agrees_with_value_pointer() {
+        let v = json!({
+            "a": {"b/c": 1, "d~e": 2, "": 3, "list": [10, 11, 12]},
+            "01": "key", "x": null
+        });
+        // '|'-separated, so the first is the empty pointer.
+        let pointers = "|/|/a|/a/b~1c|/a/d~0e|/a/|/a/list/0|/a/list/2|/a/list/3|/a/list/01\
+                        |/a/list/+1|/a/list/-|/a/list/x|/01|/x|/x/y|a|/a/b~1c/z|/a/list/0/z|/nope";
+        for p in pointers.split('|') {
+            assert_eq!(lookup(&v, p), v.pointer(p), "pointer {p:?}");
+        }
     }
 
     #[test]

@@ -150,7 +150,7 @@ pub use crate::trait_plugin::oam::plugin::types::{
 pub use arena::CallArena;
 pub use error::error;
 pub use json::{
-    from_json_text, from_value, get_path, get_path_mut, parse_json, parse_object, set_path,
+    from_json_text, from_value, get_path, get_path_mut, lookup, parse_json, parse_object, set_path,
     to_pointer,
 };
 pub use objects::{

@@ -23,7 +23,8 @@ pub fn is_kind(obj: &Value, api_version: &str, kind: &str) -> bool {
 
 /// `metadata.name` of `obj`, if it has a non-empty one.
 pub fn name_of(obj: &Value) -> Option<&str> {
-    obj.pointer("/metadata/name")
+    obj.get("metadata")
+        .and_then(|m| m.get("name"))
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
 }
@@ -42,7 +43,8 @@ pub fn find_object<'a>(objects: &'a [Value], api_version: &str, kind: &str) -> O
 
 /// The entry of `status.conditions` whose `type` is `condition_type`.
 pub fn condition<'a>(obj: &'a Value, condition_type: &str) -> Option<&'a Value> {
-    obj.pointer("/status/conditions")?
+    obj.get("status")?
+        .get("conditions")?
         .as_array()?
         .iter()
         .find(|c| c.get("type").and_then(Value::as_str) == Some(condition_type))

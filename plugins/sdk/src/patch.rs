@@ -6,6 +6,7 @@ use crate::alloc_prelude::*;
 
 use serde_json::{Value, json};
 
+use crate::json::{lookup, step};
 use crate::{ObjectRef, Outcome, Patch, PatchBody, PatchTarget, PluginError, error};
 
 impl PatchTarget {
@@ -118,10 +119,13 @@ impl JsonPatch {
     /// succeeds. Array indices are never created.
     pub fn ensure(&mut self, doc: &Value, pointer: &str) -> &mut Self {
         let mut prefix = String::new();
+        // Walk down once: a prefix missing from `doc` has no parts below it.
+        let mut node = Some(doc);
         for token in pointer.split('/').skip(1) {
             prefix.push('/');
             prefix.push_str(token);
-            if doc.pointer(&prefix).is_some() || self.created.contains(&prefix) {
+            node = node.and_then(|n| step(n, token));
+            if node.is_some() || self.created.contains(&prefix) {
                 continue;
             }
             self.ops
@@ -134,7 +138,7 @@ impl JsonPatch {
     /// Append `item` to the array at `array_pointer` in `doc`, creating the
     /// array (and missing parent objects) when it does not exist yet.
     pub fn push(&mut self, doc: &Value, array_pointer: &str, item: Value) -> &mut Self {
-        let exists = doc.pointer(array_pointer).is_some_and(Value::is_array)
+        let exists = lookup(doc, array_pointer).is_some_and(Value::is_array)
             || self.created.iter().any(|c| c == array_pointer);
         if exists {
             return self.add(&format!("{array_pointer}/-"), item);

@@ -21,7 +21,7 @@
 #![cfg_attr(target_arch = "wasm32", no_std)]
 extern crate alloc;
 
-use oam_plugin_sdk::{dns_label, pod_specs, prelude::*};
+use oam_plugin_sdk::{dns_label, lookup, pod_specs, prelude::*};
 use serde::Deserialize;
 
 struct Volume;
@@ -110,35 +110,34 @@ fn claims(workload_name: &str, spec: &Spec) -> Result<(Vec<Claim>, Vec<Value>), 
 
 /// The JSON patch that mounts `claims` into the pod spec at `base` (a JSON
 /// pointer) of `doc`. `where_` names the object for error messages.
-fn mount_patch(
-    doc: &Value,
+fn mount_patch<'a>(
+    doc: &'a Value,
     base: &str,
     claims: &[Claim],
     where_: &str,
 ) -> Result<JsonPatch, PluginError> {
-    let pod = doc.pointer(base).filter(|p| p.is_object());
-    let containers = pod
-        .and_then(|p| p.get("containers"))
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
+    let pod = lookup(doc, base).filter(|p| p.is_object());
+    let array = |v: Option<&'a Value>, key: &str| {
+        v.and_then(|v| v.get(key))
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice)
+    };
+    let containers = array(pod, "containers");
+    let existing_volumes = array(pod, "volumes");
     let mut ops = JsonPatch::new();
     let volumes_ptr = format!("{base}/volumes");
-    let existing_volumes = doc
-        .pointer(&volumes_ptr)
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
     for claim in claims {
-        if claim.container_index >= containers {
+        let Some(container) = containers.get(claim.container_index) else {
             return Err(error(format!(
-                "containerIndex {} is out of range: {where_} has {containers} container(s)",
-                claim.container_index
+                "containerIndex {} is out of range: {where_} has {} container(s)",
+                claim.container_index,
+                containers.len()
             ))
             .at(format!(
                 "spec.volumeList[{}].containerIndex",
                 claim.list_index
             )));
-        }
+        };
         let volume =
             json!({"name": claim.name, "persistentVolumeClaim": {"claimName": claim.name}});
         match existing_volumes
@@ -151,11 +150,10 @@ fn mount_patch(
 
         let mounts_ptr = format!("{base}/containers/{}/volumeMounts", claim.container_index);
         let mount = json!({"name": claim.name, "mountPath": claim.mount_path});
-        let existing = doc.pointer(&mounts_ptr).and_then(Value::as_array);
-        match existing.and_then(|m| {
-            m.iter()
-                .position(|v| v["mountPath"] == claim.mount_path.as_str())
-        }) {
+        match array(Some(container), "volumeMounts")
+            .iter()
+            .position(|v| v["mountPath"] == claim.mount_path.as_str())
+        {
             Some(k) => ops.replace(&format!("{mounts_ptr}/{k}"), mount),
             None => ops.push(doc, &mounts_ptr, mount),
         };
