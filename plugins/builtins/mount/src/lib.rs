@@ -26,7 +26,7 @@
 #![cfg_attr(target_arch = "wasm32", no_std)]
 extern crate alloc;
 
-use oam_plugin_sdk::{dns_label, pod_specs, prelude::*};
+use oam_plugin_sdk::{dns_label, lookup, pod_specs, prelude::*};
 use serde::Deserialize;
 
 struct Mount;
@@ -227,17 +227,19 @@ fn overlapping(a: &Option<Vec<String>>, b: &Option<Vec<String>>) -> bool {
 
 /// The JSON patch that mounts `entries` into the pod spec at `base` (a JSON
 /// pointer) of `doc`. `where_` names the object for error messages.
-fn mount_patch(
-    doc: &Value,
+fn mount_patch<'a>(
+    doc: &'a Value,
     base: &str,
     entries: &[Entry<'_>],
     where_: &str,
 ) -> Result<JsonPatch, PluginError> {
-    let containers: Vec<Value> = doc
-        .pointer(&format!("{base}/containers"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let array = |v: Option<&'a Value>, key: &str| {
+        v.and_then(|v| v.get(key))
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice)
+    };
+    let pod = lookup(doc, base);
+    let containers = array(pod, "containers");
     if containers.is_empty() {
         return Err(error(format!("{where_} has no containers")).at(entries
             .first()
@@ -249,11 +251,7 @@ fn mount_patch(
         .collect();
     let mut ops = JsonPatch::new();
     let volumes_ptr = format!("{base}/volumes");
-    let existing_volumes = doc
-        .pointer(&volumes_ptr)
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let existing_volumes = array(pod, "volumes");
     for entry in entries {
         if let Some(wanted) = &entry.source.containers
             && let Some((k, missing)) = wanted
@@ -282,11 +280,11 @@ fn mount_patch(
             };
         }
     }
-    for (c, name) in names.iter().enumerate() {
+    for (c, (container, name)) in containers.iter().zip(&names).enumerate() {
         let mounts_ptr = format!("{base}/containers/{c}/volumeMounts");
         let env_ptr = format!("{base}/containers/{c}/envFrom");
-        let existing_mounts = doc.pointer(&mounts_ptr).and_then(Value::as_array);
-        let existing_env = doc.pointer(&env_ptr).and_then(Value::as_array);
+        let existing_mounts = array(Some(container), "volumeMounts");
+        let existing_env = array(Some(container), "envFrom");
         for entry in entries.iter().filter(|e| e.wants(*name)) {
             if let Some(path) = &entry.source.mount_path {
                 let mut mount = json!({
@@ -297,7 +295,8 @@ fn mount_patch(
                     mount["readOnly"] = json!(true);
                 }
                 match existing_mounts
-                    .and_then(|m| m.iter().position(|v| v["mountPath"] == path.as_str()))
+                    .iter()
+                    .position(|v| v["mountPath"] == path.as_str())
                 {
                     Some(k) => ops.replace(&format!("{mounts_ptr}/{k}"), mount),
                     None => ops.push(doc, &mounts_ptr, mount),
@@ -306,10 +305,12 @@ fn mount_patch(
             if entry.as_env() {
                 let env = entry.kind.env_from(entry.source);
                 let same = |v: &Value| {
-                    v.pointer(&format!("/{}/name", entry.kind.env_ref()))
-                        == Some(&json!(entry.source.name))
+                    v.get(entry.kind.env_ref())
+                        .and_then(|r| r.get("name"))
+                        .and_then(Value::as_str)
+                        == Some(entry.source.name.as_str())
                 };
-                match existing_env.and_then(|e| e.iter().position(same)) {
+                match existing_env.iter().position(same) {
                     Some(k) => ops.replace(&format!("{env_ptr}/{k}"), env),
                     None => ops.push(doc, &env_ptr, env),
                 };
