@@ -342,6 +342,14 @@ fn lookup<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
     tokens.split('/').try_fold(doc, step)
 }
 
+/// `oam_plugin_sdk::items`.
+fn items<'a>(parent: &'a Value, key: &str) -> &'a [Value] {
+    parent
+        .get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
 /// `oam_plugin_sdk`'s pointer step.
 fn step<'a>(node: &'a Value, token: &str) -> Option<&'a Value> {
     let unescaped;
@@ -601,20 +609,15 @@ fn claims(workload_name: &str, spec: &VolumeSpec) -> Result<(Vec<Claim>, Vec<Val
     Ok((claims, pvcs))
 }
 
-fn mount_patch<'a>(
-    doc: &'a Value,
+fn mount_patch(
+    doc: &Value,
     base: &str,
     claims: &[Claim],
     where_: &str,
 ) -> Result<JsonPatch, PluginError> {
-    let pod = lookup(doc, base).filter(|p| p.is_object());
-    let array = |v: Option<&'a Value>, key: &str| {
-        v.and_then(|v| v.get(key))
-            .and_then(Value::as_array)
-            .map_or(&[][..], Vec::as_slice)
-    };
-    let containers = array(pod, "containers");
-    let existing_volumes = array(pod, "volumes");
+    let pod = lookup(doc, base).unwrap_or(&Value::Null);
+    let containers = items(pod, "containers");
+    let existing_volumes = items(pod, "volumes");
     let mut ops = JsonPatch::default();
     let volumes_ptr = format!("{base}/volumes");
     for claim in claims {
@@ -640,7 +643,7 @@ fn mount_patch<'a>(
 
         let mounts_ptr = format!("{base}/containers/{}/volumeMounts", claim.container_index);
         let mount = json!({"name": claim.name, "mountPath": claim.mount_path});
-        match array(Some(container), "volumeMounts")
+        match items(container, "volumeMounts")
             .iter()
             .position(|v| v["mountPath"] == claim.mount_path.as_str())
         {

@@ -205,6 +205,16 @@ pub fn lookup<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
     tokens.split('/').try_fold(doc, step)
 }
 
+/// The array at member `key` of `parent`; empty when `parent` is not an
+/// object, has no `key`, or holds something else there. For reading lists
+/// such as a pod spec's `containers` or a container's `volumeMounts`.
+pub fn items<'a>(parent: &'a Value, key: &str) -> &'a [Value] {
+    parent
+        .get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
 /// One pointer token down from `node`: a member of an object, or an element
 /// of an array by a canonical decimal index (no sign, no leading zero).
 pub(crate) fn step<'a>(node: &'a Value, token: &str) -> Option<&'a Value> {
@@ -264,6 +274,15 @@ mod tests {
         for p in pointers.split('|') {
             assert_eq!(lookup(&v, p), v.pointer(p), "pointer {p:?}");
         }
+    }
+
+    #[test]
+    fn items_are_empty_unless_an_array() {
+        let pod = json!({"containers": [{"name": "a"}], "volumes": {"x": 1}});
+        assert_eq!(items(&pod, "containers"), [json!({"name": "a"})]);
+        assert!(items(&pod, "volumes").is_empty());
+        assert!(items(&pod, "missing").is_empty());
+        assert!(items(&json!([1]), "containers").is_empty());
     }
 
     #[test]

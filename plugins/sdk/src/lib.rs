@@ -150,8 +150,8 @@ pub use crate::trait_plugin::oam::plugin::types::{
 pub use arena::CallArena;
 pub use error::error;
 pub use json::{
-    from_json_text, from_value, get_path, get_path_mut, lookup, parse_json, parse_object, set_path,
-    to_pointer,
+    from_json_text, from_value, get_path, get_path_mut, items, lookup, parse_json, parse_object,
+    set_path, to_pointer,
 };
 pub use objects::{
     Head, HeadMetadata, api_group, condition, condition_status, dns_label, dns_subdomain,

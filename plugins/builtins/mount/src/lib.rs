@@ -26,7 +26,7 @@
 #![cfg_attr(target_arch = "wasm32", no_std)]
 extern crate alloc;
 
-use oam_plugin_sdk::{dns_label, lookup, pod_specs, prelude::*};
+use oam_plugin_sdk::{dns_label, items, lookup, pod_specs, prelude::*};
 use serde::Deserialize;
 
 struct Mount;
@@ -227,19 +227,14 @@ fn overlapping(a: &Option<Vec<String>>, b: &Option<Vec<String>>) -> bool {
 
 /// The JSON patch that mounts `entries` into the pod spec at `base` (a JSON
 /// pointer) of `doc`. `where_` names the object for error messages.
-fn mount_patch<'a>(
-    doc: &'a Value,
+fn mount_patch(
+    doc: &Value,
     base: &str,
     entries: &[Entry<'_>],
     where_: &str,
 ) -> Result<JsonPatch, PluginError> {
-    let array = |v: Option<&'a Value>, key: &str| {
-        v.and_then(|v| v.get(key))
-            .and_then(Value::as_array)
-            .map_or(&[][..], Vec::as_slice)
-    };
-    let pod = lookup(doc, base);
-    let containers = array(pod, "containers");
+    let pod = lookup(doc, base).unwrap_or(&Value::Null);
+    let containers = items(pod, "containers");
     if containers.is_empty() {
         return Err(error(format!("{where_} has no containers")).at(entries
             .first()
@@ -251,7 +246,7 @@ fn mount_patch<'a>(
         .collect();
     let mut ops = JsonPatch::new();
     let volumes_ptr = format!("{base}/volumes");
-    let existing_volumes = array(pod, "volumes");
+    let existing_volumes = items(pod, "volumes");
     for entry in entries {
         if let Some(wanted) = &entry.source.containers
             && let Some((k, missing)) = wanted
@@ -283,8 +278,8 @@ fn mount_patch<'a>(
     for (c, (container, name)) in containers.iter().zip(&names).enumerate() {
         let mounts_ptr = format!("{base}/containers/{c}/volumeMounts");
         let env_ptr = format!("{base}/containers/{c}/envFrom");
-        let existing_mounts = array(Some(container), "volumeMounts");
-        let existing_env = array(Some(container), "envFrom");
+        let existing_mounts = items(container, "volumeMounts");
+        let existing_env = items(container, "envFrom");
         for entry in entries.iter().filter(|e| e.wants(*name)) {
             if let Some(path) = &entry.source.mount_path {
                 let mut mount = json!({

@@ -21,7 +21,7 @@
 #![cfg_attr(target_arch = "wasm32", no_std)]
 extern crate alloc;
 
-use oam_plugin_sdk::{dns_label, lookup, pod_specs, prelude::*};
+use oam_plugin_sdk::{dns_label, items, lookup, pod_specs, prelude::*};
 use serde::Deserialize;
 
 struct Volume;
@@ -110,20 +110,15 @@ fn claims(workload_name: &str, spec: &Spec) -> Result<(Vec<Claim>, Vec<Value>), 
 
 /// The JSON patch that mounts `claims` into the pod spec at `base` (a JSON
 /// pointer) of `doc`. `where_` names the object for error messages.
-fn mount_patch<'a>(
-    doc: &'a Value,
+fn mount_patch(
+    doc: &Value,
     base: &str,
     claims: &[Claim],
     where_: &str,
 ) -> Result<JsonPatch, PluginError> {
-    let pod = lookup(doc, base).filter(|p| p.is_object());
-    let array = |v: Option<&'a Value>, key: &str| {
-        v.and_then(|v| v.get(key))
-            .and_then(Value::as_array)
-            .map_or(&[][..], Vec::as_slice)
-    };
-    let containers = array(pod, "containers");
-    let existing_volumes = array(pod, "volumes");
+    let pod = lookup(doc, base).unwrap_or(&Value::Null);
+    let containers = items(pod, "containers");
+    let existing_volumes = items(pod, "volumes");
     let mut ops = JsonPatch::new();
     let volumes_ptr = format!("{base}/volumes");
     for claim in claims {
@@ -150,7 +145,7 @@ fn mount_patch<'a>(
 
         let mounts_ptr = format!("{base}/containers/{}/volumeMounts", claim.container_index);
         let mount = json!({"name": claim.name, "mountPath": claim.mount_path});
-        match array(Some(container), "volumeMounts")
+        match items(container, "volumeMounts")
             .iter()
             .position(|v| v["mountPath"] == claim.mount_path.as_str())
         {
